@@ -317,7 +317,7 @@ export function takeError(errPtr: number | null): KafkaError | null {
 
 /** An error from librdkafka with its numeric code and symbolic name (e.g. -192 / _MSG_TIMED_OUT). */
 export class KafkaError extends Error {
-  readonly name = "KafkaError";
+  override readonly name = "KafkaError";
   readonly codeName: string;
   constructor(
     readonly code: number,

@@ -1,0 +1,52 @@
+/**
+ * One batch on its way to ClickHouse: rows, their size, the next offset to commit per partition, and the DLQ
+ * deliveries that must be confirmed before those offsets may be committed.
+ */
+import type { TopicPartitionOffset } from "../../lib/kafka/types.ts";
+import type { EventRow } from "./rows.ts";
+
+export interface BatchLimits {
+  maxRows: number;
+  maxBytes: number;
+  lingerMs: number;
+}
+
+export class Batch {
+  readonly rows: EventRow[] = [];
+  bytes = 0;
+  readonly dlq: Promise<unknown>[] = [];
+  private readonly next = new Map<string, TopicPartitionOffset>();
+  private firstAt = 0;
+
+  constructor(private readonly now: () => number = performance.now.bind(performance)) {}
+
+  get size(): number {
+    return this.rows.length;
+  }
+
+  /** Messages seen (rows or DLQ'd) since the batch started: offsets to commit exist even without rows. */
+  get empty(): boolean {
+    return this.next.size === 0;
+  }
+
+  add(row: EventRow | null, topic: string, partition: number, offset: bigint, bytes: number): void {
+    if (this.next.size === 0) this.firstAt = this.now();
+    if (row) this.rows.push(row);
+    this.bytes += bytes;
+    const k = `${topic}:${partition}`;
+    const cur = this.next.get(k);
+    if (!cur || cur.offset <= offset) this.next.set(k, { topic, partition, offset: offset + 1n });
+  }
+
+  full(limits: BatchLimits): boolean {
+    return this.rows.length >= limits.maxRows || this.bytes >= limits.maxBytes;
+  }
+
+  due(limits: BatchLimits): boolean {
+    return !this.empty && (this.full(limits) || this.now() - this.firstAt >= limits.lingerMs);
+  }
+
+  offsets(): TopicPartitionOffset[] {
+    return [...this.next.values()];
+  }
+}

@@ -1,0 +1,37 @@
+/** Consumer configuration: one valibot schema over the environment; CONSUMER_KAFKA_* passes to librdkafka. */
+import * as v from "valibot";
+import { httpUrl, identifier, int, kafkaProperties, loadConfig, logLevel, port, str } from "../../lib/config/env.ts";
+
+const schema = v.object({
+  CONSUMER_PORT: port(8002),
+  CONSUMER_EVENTS_TOPIC: str("events"),
+  CONSUMER_DLQ_TOPIC: str("events_dlq"),
+  /** Flush when the batch holds this many rows... */
+  CONSUMER_BATCH_MAX_ROWS: int(50_000, 1, 10_000_000),
+  /** ...or this many bytes of Kafka values... */
+  CONSUMER_BATCH_MAX_BYTES: int(33_554_432, 1024, 1_073_741_824),
+  /** ...or when its first row has waited this long. */
+  CONSUMER_BATCH_LINGER_MS: int(1000, 1, 600_000),
+  /** Cap of the exponential backoff between ClickHouse insert retries. */
+  CONSUMER_RETRY_MAX_BACKOFF_MS: int(10_000, 10, 600_000),
+  /** How long a revoke waits for ClickHouse before letting the partition go uncommitted (redelivered). */
+  CONSUMER_REVOKE_FLUSH_TIMEOUT_MS: int(15_000, 100, 600_000),
+  CONSUMER_LAG_INTERVAL_MS: int(10_000, 500, 3_600_000),
+  CLICKHOUSE_URL: httpUrl("http://127.0.0.1:8123"),
+  CLICKHOUSE_DATABASE: identifier("analytics"),
+  CLICKHOUSE_USER: str("default"),
+  CLICKHOUSE_PASSWORD: v.optional(v.string(), ""),
+  LOG_LEVEL: logLevel(),
+});
+
+export type ConsumerConfig = v.InferOutput<typeof schema> & { kafka: Record<string, string> };
+
+export function loadConsumerConfig(env: Record<string, string | undefined> = process.env): ConsumerConfig {
+  const config = loadConfig(schema, env);
+  const kafka = {
+    "bootstrap.servers": "127.0.0.1:9092",
+    "group.id": "event-consumers",
+    ...kafkaProperties("CONSUMER_KAFKA", env),
+  };
+  return { ...config, kafka };
+}

@@ -1,0 +1,201 @@
+/**
+ * The consumer's loop: poll Kafka, decode, batch, insert into ClickHouse, then commit — in that order, so an
+ * offset is committed only once ClickHouse acknowledged every row before it (at-least-once; the uuid makes a
+ * redelivered row invisible to queries: exactly-once results).
+ *
+ * Write-buffer discipline: flush when the batch is full (rows or bytes) or its first row has lingered long
+ * enough; flush before partitions are revoked; flush on stop. While ClickHouse fails, retry with capped
+ * exponential backoff and pause the assigned partitions so librdkafka stops fetching: memory stays bounded.
+ */
+import { decodeCapturedEvent } from "../../lib/events/captured-event.ts";
+import type { Consumer } from "../../lib/kafka/consumer.ts";
+import type { ConsumedMessage, RebalanceEvent } from "../../lib/kafka/types.ts";
+import type { Logger } from "../../lib/log/logger.ts";
+import { Batch, type BatchLimits } from "./batch.ts";
+import type { RowSink } from "./clickhouse-sink.ts";
+import type { DeadLetters } from "./dead-letters.ts";
+import type { ConsumerMetrics } from "./metrics.ts";
+import { clickhouseDateTime, toRow } from "./rows.ts";
+
+export interface IngestOptions {
+  limits: BatchLimits;
+  retryMaxBackoffMs: number;
+  revokeFlushTimeoutMs: number;
+  /** Messages taken from librdkafka per poll. */
+  pollMax?: number;
+}
+
+type KafkaConsumer = Pick<Consumer, "poll" | "commit" | "pause" | "resume" | "assignment" | "close">;
+
+interface DeadLetter {
+  message: ConsumedMessage;
+  reason: string;
+  detail: string;
+}
+
+class FlushTimeout extends Error {}
+
+export class Ingest {
+  private batch = new Batch();
+  private dead: DeadLetter[] = [];
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private paused = false;
+  consumer!: KafkaConsumer;
+
+  constructor(
+    private readonly sink: RowSink,
+    private readonly deadLetters: DeadLetters,
+    private readonly metrics: ConsumerMetrics,
+    private readonly log: Logger,
+    private readonly opts: IngestOptions,
+  ) {}
+
+  /** Give this to the Consumer: the pending batch is flushed and committed before partitions go away. */
+  readonly onRebalance = async (ev: RebalanceEvent): Promise<void> => {
+    this.log.info({ kind: ev.kind, partitions: ev.partitions.length }, "rebalance");
+    if (ev.kind !== "revoke") return;
+    try {
+      await this.flush(performance.now() + this.opts.revokeFlushTimeoutMs);
+    } catch (err) {
+      // Not confirmed in time: drop the batch uncommitted; the partitions' next owner reads it again.
+      this.log.warn({ err: String(err), rows: this.batch.size }, "revoke: batch not flushed, left for redelivery");
+      this.batch = new Batch();
+      this.dead = [];
+    }
+  };
+
+  start(consumer: KafkaConsumer): void {
+    this.consumer = consumer;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops polling, flushes and commits what was read, leaves the group. */
+  async stop(timeoutMs = 30_000): Promise<void> {
+    this.running = false;
+    await this.loop;
+    try {
+      await this.flush(performance.now() + timeoutMs);
+    } catch (err) {
+      this.log.error({ err: String(err) }, "stop: final batch not flushed; it will be redelivered");
+    }
+    await this.consumer.close();
+  }
+
+  private async run(): Promise<void> {
+    const { limits } = this.opts;
+    const pollMax = this.opts.pollMax ?? 10_000;
+    while (this.running) {
+      try {
+        const messages = await this.consumer.poll(pollMax);
+        for (const m of messages) this.accept(m);
+        if (this.batch.due(limits)) await this.flush(Number.POSITIVE_INFINITY);
+        else if (messages.length === 0) await Bun.sleep(Math.min(10, limits.lingerMs));
+      } catch (err) {
+        // Unexpected: keep the process alive (no crash loop) and try again shortly.
+        this.log.error({ err: String(err) }, "ingest loop error");
+        await Bun.sleep(500);
+      }
+    }
+  }
+
+  private accept(m: ConsumedMessage): void {
+    const bytes = m.value?.length ?? 0;
+    const decoded = m.value ? decodeCapturedEvent(m.value) : ({ ok: false, reason: "undecodable", detail: "empty value" } as const);
+    if (decoded.ok) {
+      try {
+        this.batch.add(toRow(decoded.event, m.partition, m.offset, clickhouseDateTime(Date.now())), m.topic, m.partition, m.offset, bytes);
+        return;
+      } catch (err) {
+        this.reject(m, "schema_violation", String(err), bytes);
+        return;
+      }
+    }
+    this.reject(m, decoded.reason, decoded.detail, bytes);
+  }
+
+  private reject(m: ConsumedMessage, reason: string, detail: string, bytes: number): void {
+    this.dead.push({ message: m, reason, detail });
+    this.batch.add(null, m.topic, m.partition, m.offset, bytes);
+  }
+
+  /** Insert, dead-letter, commit; each step retried until it succeeds or `deadline` (performance.now()) passes. */
+  async flush(deadline: number): Promise<void> {
+    if (this.batch.empty) return;
+    const batch = this.batch;
+    const dead = this.dead;
+    this.batch = new Batch();
+    this.dead = [];
+    try {
+      await this.retry("insert", deadline, async () => {
+        const started = performance.now();
+        await this.sink.insert(batch.rows);
+        this.metrics.insertSeconds.observe((performance.now() - started) / 1000);
+      });
+      this.metrics.batchRows.observe(batch.size);
+      this.metrics.batchBytes.observe(batch.bytes);
+      this.metrics.eventsInserted.inc(batch.size);
+      if (dead.length > 0) {
+        await this.retry("dead-letter", deadline, async () => {
+          await Promise.all(dead.map((d) => this.deadLetters.send(d.message, d.reason, d.detail)));
+        });
+        for (const d of dead) this.metrics.dlq.inc({ reason: d.reason });
+        this.log.warn({ count: dead.length, first: dead[0]?.reason }, "messages sent to the DLQ");
+      }
+    } catch (err) {
+      // Put the batch back: nothing of it was committed, so nothing is lost.
+      this.restore(batch, dead);
+      throw err;
+    }
+    try {
+      await this.consumer.commit(batch.offsets());
+      this.metrics.commits.inc();
+    } catch (err) {
+      // The rows are stored; a failed commit only means they may be read again (and deduplicated by uuid).
+      this.log.warn({ err: String(err) }, "offset commit failed");
+    }
+  }
+
+  private restore(batch: Batch, dead: DeadLetter[]): void {
+    // Messages that arrived meanwhile stay in this.batch; an unflushed batch is simply merged back in front.
+    const current = this.batch;
+    const currentDead = this.dead;
+    this.batch = batch;
+    this.dead = [...dead, ...currentDead];
+    for (const r of current.rows) this.batch.rows.push(r);
+    for (const o of current.offsets()) this.batch.add(null, o.topic, o.partition, o.offset - 1n, 0);
+    this.batch.bytes += current.bytes;
+  }
+
+  private async retry(step: string, deadline: number, fn: () => Promise<void>): Promise<void> {
+    let backoff = 100;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await fn();
+        if (this.paused) this.setPaused(false);
+        return;
+      } catch (err) {
+        if (step === "insert") this.metrics.insertErrors.inc();
+        if (performance.now() + backoff > deadline) throw new FlushTimeout(`${step} failed: ${String(err)}`);
+        if (!this.paused) this.setPaused(true);
+        this.log.warn({ step, attempt, backoffMs: backoff, err: String(err) }, "retrying");
+        await Bun.sleep(backoff);
+        backoff = Math.min(backoff * 2, this.opts.retryMaxBackoffMs);
+      }
+    }
+  }
+
+  private setPaused(paused: boolean): void {
+    const parts = this.consumer.assignment();
+    try {
+      if (paused) this.consumer.pause(parts);
+      else this.consumer.resume(parts);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, paused ? "pause failed" : "resume failed");
+    }
+    this.paused = paused;
+    this.metrics.paused.set(paused ? 1 : 0);
+    this.log.info({ partitions: parts.length }, paused ? "paused partitions: ClickHouse failing" : "resumed partitions");
+  }
+}

@@ -1,0 +1,88 @@
+/** Consumer process: wires config, Kafka, ClickHouse and the health/metrics server around the ingest loop. */
+import { Hono } from "hono";
+import { configOrExit } from "../../lib/config/env.ts";
+import { createClickHouse, pingClickHouse } from "../../lib/clickhouse/client.ts";
+import { healthRoutes } from "../../lib/http/health.ts";
+import { createRegistry, metricsRoute } from "../../lib/http/metrics.ts";
+import { Consumer } from "../../lib/kafka/consumer.ts";
+import { librdkafkaVersion } from "../../lib/kafka/librdkafka.ts";
+import { KafkaProbe } from "../../lib/kafka/probe.ts";
+import { Producer } from "../../lib/kafka/producer.ts";
+import { createLogger } from "../../lib/log/logger.ts";
+import { ClickHouseSink } from "./clickhouse-sink.ts";
+import { loadConsumerConfig } from "./config.ts";
+import { DeadLetters } from "./dead-letters.ts";
+import { Ingest } from "./ingest.ts";
+import { consumerMetrics } from "./metrics.ts";
+
+const config = configOrExit(() => loadConsumerConfig());
+const log = createLogger("consumer", config.LOG_LEVEL);
+const registry = createRegistry("consumer");
+const metrics = consumerMetrics(registry);
+
+const ch = createClickHouse({
+  url: config.CLICKHOUSE_URL,
+  database: config.CLICKHOUSE_DATABASE,
+  username: config.CLICKHOUSE_USER,
+  password: config.CLICKHOUSE_PASSWORD,
+});
+const bootstrap = { "bootstrap.servers": config.kafka["bootstrap.servers"]! };
+const producer = new Producer(bootstrap, { onError: (err) => log.warn({ err: err.message }, "dlq producer error") });
+const probe = new KafkaProbe(bootstrap);
+const ingest = new Ingest(new ClickHouseSink(ch), new DeadLetters(producer, config.CONSUMER_DLQ_TOPIC), metrics, log, {
+  limits: { maxRows: config.CONSUMER_BATCH_MAX_ROWS, maxBytes: config.CONSUMER_BATCH_MAX_BYTES, lingerMs: config.CONSUMER_BATCH_LINGER_MS },
+  retryMaxBackoffMs: config.CONSUMER_RETRY_MAX_BACKOFF_MS,
+  revokeFlushTimeoutMs: config.CONSUMER_REVOKE_FLUSH_TIMEOUT_MS,
+});
+const consumer = new Consumer(config.kafka, {
+  onRebalance: ingest.onRebalance,
+  onError: (err) => log.warn({ err: err.message, code: err.codeName }, "kafka consumer error"),
+});
+consumer.subscribe([config.CONSUMER_EVENTS_TOPIC]);
+ingest.start(consumer);
+
+let accepting = true;
+const app = new Hono();
+app.route(
+  "/",
+  healthRoutes({
+    checks: {
+      kafka: () => probe.metadata(1500, config.CONSUMER_EVENTS_TOPIC),
+      clickhouse: () => pingClickHouse(ch),
+    },
+    info: () => ({ librdkafka: librdkafkaVersion(), group: config.kafka["group.id"], assigned: consumer.assignment().length }),
+    accepting: () => accepting,
+  }),
+);
+app.route("/", metricsRoute(registry));
+const server = Bun.serve({ port: config.CONSUMER_PORT, hostname: "0.0.0.0", fetch: app.fetch });
+
+// Lag per partition, sampled off the event loop (the probe runs in a worker thread).
+const lagTimer = setInterval(async () => {
+  try {
+    for (const p of await probe.lag(config.kafka["group.id"]!, config.CONSUMER_EVENTS_TOPIC, 5000)) {
+      metrics.lag.set({ topic: p.topic, partition: String(p.partition) }, Number(p.lag));
+    }
+  } catch (err) {
+    log.debug({ err: String(err) }, "lag sample failed");
+  }
+}, config.CONSUMER_LAG_INTERVAL_MS);
+
+log.info({ port: server.port, group: config.kafka["group.id"], topic: config.CONSUMER_EVENTS_TOPIC, librdkafka: librdkafkaVersion() }, "consumer started");
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  accepting = false;
+  log.info({ signal }, "stopping: flushing, committing, leaving the group");
+  clearInterval(lagTimer);
+  await ingest.stop();
+  await producer.close(10_000);
+  probe.close();
+  server.stop();
+  log.info("stopped");
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
