@@ -1,0 +1,57 @@
+/** Starts the real app processes (bun apps/<name>/main.ts) on free ports for integration tests. */
+import type { Subprocess } from "bun";
+import { join } from "node:path";
+import { freePort, ROOT, waitFor } from "./stack.ts";
+
+export interface AppProcess {
+  proc: Subprocess;
+  port: number;
+  url: string;
+  output: () => string;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop: () => Promise<number>;
+  /** SIGKILL: no flush, no commit. */
+  kill9: () => Promise<void>;
+}
+
+export async function startApp(name: "capture" | "consumer" | "query", env: Record<string, string>, readyTimeoutMs = 60_000): Promise<AppProcess> {
+  const port = freePort();
+  const portVar = { capture: "CAPTURE_PORT", consumer: "CONSUMER_PORT", query: "QUERY_PORT" }[name];
+  let out = "";
+  const proc = Bun.spawn(["bun", join(ROOT, `apps/${name}/main.ts`)], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: "info", ...env, [portVar]: String(port) },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const drain = async (s: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    for await (const chunk of s) out += dec.decode(chunk);
+  };
+  void drain(proc.stdout as ReadableStream<Uint8Array>);
+  void drain(proc.stderr as ReadableStream<Uint8Array>);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(`${name} /ready`, readyTimeoutMs, async () => {
+      if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}:\n${out}`);
+      return (await fetch(`${url}/ready`)).ok;
+    });
+  } catch (err) {
+    proc.kill("SIGKILL");
+    throw new Error(`${String(err)}\n--- ${name} output ---\n${out.slice(-4000)}`);
+  }
+  return {
+    proc,
+    port,
+    url,
+    output: () => out,
+    stop: async () => {
+      proc.kill("SIGTERM");
+      return await proc.exited;
+    },
+    kill9: async () => {
+      proc.kill("SIGKILL");
+      await proc.exited;
+    },
+  };
+}
