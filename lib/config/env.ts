@@ -27,7 +27,9 @@ export function loadConfig<S extends EnvSchema>(
   if (result.success) return result.output;
   const problems = result.issues.map((issue) => {
     const name = issue.path?.map((p) => String(p.key)).join(".") ?? "?";
-    const got = issue.input === undefined ? "nothing" : JSON.stringify(issue.input);
+    // Quote what was set, not the half-transformed value the failing check saw.
+    const raw = input[String(issue.path?.[0]?.key ?? "")];
+    const got = raw === undefined ? "nothing" : JSON.stringify(raw);
     return `${name}: ${issue.message} (got ${got})`;
   });
   throw new ConfigError(problems);

@@ -24,3 +24,19 @@ export async function pingRedis(redis: Redis): Promise<void> {
   const pong = await redis.ping();
   if (pong !== "PONG") throw new Error(`unexpected PING answer ${pong}`);
 }
+
+/** Resolves once the connection is usable (commands fail fast before that, by design). */
+export async function redisReady(redis: Redis, timeoutMs = 5000): Promise<void> {
+  if (redis.status === "ready") return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off("ready", onReady);
+      reject(new Error(`Redis not ready within ${timeoutMs} ms (status ${redis.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once("ready", onReady);
+  });
+}
