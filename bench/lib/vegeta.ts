@@ -10,7 +10,6 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { once } from "node:events";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -243,7 +242,7 @@ async function runAttack(bin: string, args: string[], hits: number, target: (i: 
         batch.length = 0;
         // Backpressure: vegeta reads lazily, so at high rates and long durations the targets must not pile up
         // in memory ahead of it.
-        if (!ok && !stdinClosed) await Promise.race([once(child.stdin, "drain"), once(child.stdin, "close")]);
+        if (!ok && !stdinClosed) await drainOrClose(child.stdin);
       }
     }
   } catch (err) {
@@ -255,6 +254,19 @@ async function runAttack(bin: string, args: string[], hits: number, target: (i: 
   const code = await exited;
   if (generatorError) throw generatorError;
   if (code !== 0) throw new VegetaError(`vegeta attack exited with ${code}: ${stderr.trim()}`);
+}
+
+/** Waits for 'drain' or 'close', removing both listeners afterwards (events.once would leak one per wait). */
+function drainOrClose(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+  });
 }
 
 async function capture(bin: string, args: string[]): Promise<string> {

@@ -54,7 +54,9 @@ apps_up() {
   local a
   for a in "${APPS[@]}"; do
     if pid_alive "app-$a"; then say "$a" "already running"; continue; fi
-    (cd "$ROOT" && setsid bun "apps/$a/main.ts" >>"$LOGS/$a.log" 2>&1 </dev/null & echo $! >"$RUN/app-$a.pid")
+    # Started directly from this shell (no subshell), so the pid file holds bun's own pid.
+    setsid bun "$ROOT/apps/$a/main.ts" >>"$LOGS/$a.log" 2>&1 </dev/null &
+    echo $! >"$RUN/app-$a.pid"
   done
   for a in "${APPS[@]}"; do
     wait_until "$a" 60 "$LOGS/$a.log" curl -fsS --max-time 2 "http://127.0.0.1:$(app_port "$a")/ready"

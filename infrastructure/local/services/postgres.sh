@@ -25,7 +25,13 @@ postgres_start() {
   mkdir -p "$dir/run"
   # The server refuses to run as root: its folder belongs to `postgres`, and every parent must be traversable.
   chown -R postgres:postgres "$dir"
-  chmod o+x "$STATE"
+  # A checkout in a private folder (mktemp -d is 0700) would hide the data folder from `postgres`: grant
+  # traversal (x only, no listing) on each parent that lacks it.
+  local d="$STATE"
+  while [ "$d" != / ]; do
+    runuser -u postgres -- test -x "$d" 2>/dev/null || chmod o+x "$d"
+    d=$(dirname "$d")
+  done
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     as_postgres "$bin/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
       -E UTF8 --locale=C.UTF-8 >"$LOGS/postgres-initdb.log" 2>&1 || {
