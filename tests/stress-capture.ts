@@ -123,7 +123,7 @@ const figures = {
   stage_s: stageS,
   events_per_request: perRequest,
   criteria: { min_202: min202, p99_ms: p99Limit, max_lag_per_partition: 10_000 },
-  stages: stages.map((s) => ({ rate: s.rate, events_per_s: s.events_per_s, ok_202: s.ok202, pass: s.pass, ...s.report })),
+  stages: stages.map((s) => ({ ...s.report, offered_rate: s.rate, events_per_s: s.events_per_s, ok_202: s.ok202, pass: s.pass })),
   pipeline: {
     max_lag: pipeline.maxLag,
     lag_under_10k: pipeline.lagUnder10k,
