@@ -40,5 +40,17 @@ test: deps
 lag:
 	@bun run lag
 
+## stress-capture: vegeta stages of constant arrival rate against capture (RATES=100,1000,5000 STAGE=40s)
+stress-capture:
+	@bun tests/stress-capture.ts
+
+## stress-query: trend and funnel requests at a constant rate (RATE=4 DURATION=60s MIX=trend:2,breakdown:1,funnel:1)
+stress-query:
+	@bun tests/stress-query.ts
+
+## seed: load a synthetic dataset straight into ClickHouse (EVENTS=10000000 USERS=200000 DAYS=30)
+seed:
+	@bun run seed --events $${EVENTS:-10000000} --users $${USERS:-200000} --days $${DAYS:-30}
+
 typecheck:
 	@bunx tsc --noEmit -p .
