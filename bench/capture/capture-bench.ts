@@ -1,0 +1,243 @@
+/**
+ * `bun run bench:capture`: apps/capture under open-model load (vegeta), with the full stack up on this machine.
+ *
+ *   1. ceiling   - a bare Hono-on-Bun endpoint (bare-hono.ts) at saturation, same session
+ *   2. single    - one event per request at fixed rates (RATES, default 100,1000,5000,10000,20000 req/s)
+ *   3. saturation- one event per request at SATURATION_RATE (default 40000/s): what is actually served
+ *   4. batches   - 100-event batches at BATCH_RATES (default 1000,2000,3000 req/s): events/s
+ *
+ * Prints a table, writes bench/results/capture-<time>.json and a latency-vs-rate SVG chart beside it.
+ * Capture and the ceiling are started here as child processes on random ports (never 8000); the capture child
+ * is apps/capture/main.ts with the default configuration (Kafka 127.0.0.1:9092, topic `events`).
+ * STAGE_S (default 10) sets each stage's length.
+ */
+import { join } from "node:path";
+import { lineChart, writeChart } from "../lib/chart.ts";
+import { writeResult } from "../lib/results.ts";
+import { encodeTarget, readResults, report, vegetaPath, type Report, type Target } from "../lib/vegeta.ts";
+import { createPostgres } from "../../lib/postgres/client.ts";
+import { createProject } from "../../lib/projects/create-project.ts";
+
+const env = process.env;
+const ROOT = join(import.meta.dir, "../..");
+let STAGE_S = Number(env.STAGE_S ?? 10);
+const RATES = (env.RATES ?? "100,1000,5000,10000,20000").split(",").map(Number);
+const SATURATION_RATE = Number(env.SATURATION_RATE ?? 40_000);
+const BATCH_RATES = (env.BATCH_RATES ?? "1000,2000,3000").split(",").map(Number);
+const BATCH_SIZE = 100;
+const POSTGRES_URL = env.POSTGRES_URL ?? "postgres://ingest:ingest@127.0.0.1:5432/ingest";
+
+interface Stage {
+  stage: string;
+  offered_rps: number;
+  achieved_rps: number;
+  ok_rps: number;
+  events_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  p999_ms: number;
+  max_ms: number;
+  non_202: number;
+  status_codes: Record<string, number>;
+}
+
+async function freePort(): Promise<number> {
+  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
+  const port = s.port!;
+  await s.stop(true);
+  return port;
+}
+
+async function waitFor(url: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not up yet
+    }
+    if (performance.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms`);
+    await Bun.sleep(200);
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * One constant-rate vegeta attack over a fixed pool of targets, which vegeta cycles through (no -lazy): the
+ * benchmark process then generates nothing while the attack runs, so it does not compete for the 2 cores with
+ * the server it measures.
+ */
+async function run(stage: string, rate: number, eventsPerRequest: number, targets: Target[]): Promise<Stage> {
+  const base = join(ROOT, ".local", `vegeta-${stage}-${rate}-${process.pid}`);
+  const targetsPath = `${base}.targets`;
+  const resultsPath = `${base}.bin`;
+  let rep: Report;
+  let latencies: number[];
+  try {
+    await Bun.write(targetsPath, `${targets.map(encodeTarget).join("\n")}\n`);
+    const proc = Bun.spawn(
+      [
+        vegetaPath(),
+        "attack",
+        "-format=json",
+        `-targets=${targetsPath}`,
+        `-rate=${rate}/1s`,
+        `-duration=${STAGE_S}s`,
+        "-timeout=10s",
+        "-redirects=0",
+        `-name=${stage}`,
+        `-output=${resultsPath}`,
+      ],
+      { stdout: "ignore", stderr: "pipe" },
+    );
+    const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    if (code !== 0) throw new Error(`vegeta attack exited ${code}: ${err}`);
+    rep = await report(resultsPath);
+    latencies = (await readResults(resultsPath)).map((r) => r.latency).sort((a, b) => a - b);
+  } finally {
+    await Bun.file(targetsPath).delete().catch(() => {});
+    await Bun.file(resultsPath).delete().catch(() => {});
+  }
+  const report_ = rep;
+  const ok = (report_.status_codes["202"] ?? 0) + (report_.status_codes["200"] ?? 0);
+  const okRps = ok / Math.max(report_.duration_s, 1e-9);
+  const s: Stage = {
+    stage,
+    offered_rps: rate,
+    achieved_rps: Math.round(report_.rate),
+    ok_rps: Math.round(okRps),
+    events_per_s: Math.round(okRps * eventsPerRequest),
+    p50_ms: round(report_.latencies.p50),
+    p99_ms: round(report_.latencies.p99),
+    p999_ms: round(percentile(latencies, 99.9)),
+    max_ms: round(report_.latencies.max),
+    non_202: report_.requests - ok,
+    status_codes: report_.status_codes,
+  };
+  console.log(
+    `${s.stage.padEnd(11)} ${String(s.offered_rps).padStart(6)}/s  served ${String(s.ok_rps).padStart(6)}/s  ` +
+      `events ${String(s.events_per_s).padStart(7)}/s  p50 ${fmt(s.p50_ms)}  p99 ${fmt(s.p99_ms)}  p99.9 ${fmt(s.p999_ms)}  non-202 ${s.non_202}`,
+  );
+  return s;
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+const fmt = (ms: number) => `${ms.toFixed(2).padStart(8)} ms`;
+
+// ---- set-up: a project, the ceiling server, the capture server ----
+const sql = createPostgres(POSTGRES_URL, { max: 1 });
+const { project } = await createProject(sql, `bench-capture ${new Date().toISOString()}`);
+await sql.end({ timeout: 2 });
+
+const barePort = await freePort();
+const bare = Bun.spawn(["bun", join(import.meta.dir, "bare-hono.ts")], { env: { ...env, BARE_PORT: String(barePort) }, stdout: "ignore", stderr: "inherit" });
+const capturePort = await freePort();
+const capture = Bun.spawn(["bun", join(ROOT, "apps/capture/main.ts")], {
+  env: { ...env, CAPTURE_PORT: String(capturePort), CAPTURE_HOST: "127.0.0.1", LOG_LEVEL: "warn" },
+  stdout: "ignore",
+  stderr: "inherit",
+});
+
+const stages: Stage[] = [];
+try {
+  await waitFor(`http://127.0.0.1:${capturePort}/ready`, 30_000);
+  await Bun.sleep(300);
+
+  const distinctIds = 10_000;
+  const singleBodies = Array.from({ length: 1000 }, (_, i) =>
+    JSON.stringify({
+      api_key: project.token,
+      event: i % 3 ? "$pageview" : "signup",
+      distinct_id: `bench-${(i * 7919) % distinctIds}`,
+      properties: { $current_url: `https://example.com/p/${i % 50}`, $browser: "Firefox", $lib: "bench", plan: i % 2 ? "free" : "pro" },
+      timestamp: new Date().toISOString(),
+    }),
+  );
+  const batchBodies = Array.from({ length: 50 }, (_, b) =>
+    JSON.stringify({
+      api_key: project.token,
+      sent_at: new Date().toISOString(),
+      batch: Array.from({ length: BATCH_SIZE }, (_, i) => ({
+        event: "$pageview",
+        distinct_id: `bench-${(b * BATCH_SIZE + i) % distinctIds}`,
+        properties: { $current_url: `https://example.com/p/${i % 50}`, $lib: "bench", n: i },
+        timestamp: new Date().toISOString(),
+      })),
+    }),
+  );
+  const json = { "content-type": "application/json" };
+  const single = (port: number): Target[] =>
+    singleBodies.map((body) => ({ method: "POST", url: `http://127.0.0.1:${port}/capture`, header: json, body }));
+  const batch: Target[] = batchBodies.map((body) => ({ method: "POST", url: `http://127.0.0.1:${capturePort}/batch`, header: json, body }));
+
+  console.log(`capture bench: ${STAGE_S} s per stage; ceiling on :${barePort}, capture on :${capturePort}`);
+  // Warm-up, not recorded: topic metadata, connections, JIT.
+  const saved = STAGE_S;
+  STAGE_S = 2;
+  await run("warmup", 1000, 1, single(capturePort));
+  await run("warmup", 100, BATCH_SIZE, batch);
+  STAGE_S = saved;
+  stages.push(await run("ceiling", SATURATION_RATE, 1, single(barePort)));
+  for (const rate of RATES) stages.push(await run("single", rate, 1, single(capturePort)));
+  stages.push(await run("saturation", SATURATION_RATE, 1, single(capturePort)));
+  for (const rate of BATCH_RATES) {
+    stages.push(
+      await run("batch100", rate, BATCH_SIZE, batch),
+    );
+  }
+} finally {
+  capture.kill("SIGTERM");
+  bare.kill("SIGTERM");
+  await Promise.all([capture.exited, bare.exited]);
+}
+
+// ---- results ----
+const ceiling = stages.find((s) => s.stage === "ceiling")!;
+const saturation = stages.find((s) => s.stage === "saturation")!;
+const singles = stages.filter((s) => s.stage === "single");
+const batches = stages.filter((s) => s.stage === "batch100");
+const bestBatch = batches.reduce((a, b) => (b.events_per_s > a.events_per_s ? b : a), batches[0]!);
+const at20k = singles.find((s) => s.offered_rps === 20_000);
+const summary = {
+  ceiling_rps: ceiling.ok_rps,
+  capture_saturation_rps: saturation.ok_rps,
+  fraction_of_ceiling: round(saturation.ok_rps / Math.max(1, ceiling.ok_rps)),
+  batch_events_per_s: bestBatch?.events_per_s ?? 0,
+  targets: {
+    single_20k_rps_p99_under_50ms: at20k ? at20k.ok_rps >= 19_000 && at20k.p99_ms < 50 : false,
+    at_least_25pct_of_ceiling: saturation.ok_rps >= 0.25 * ceiling.ok_rps,
+    batches_200k_events_per_s: (bestBatch?.events_per_s ?? 0) >= 200_000,
+    zero_non_202_below_saturation: singles.filter((s) => s.ok_rps >= 0.98 * s.offered_rps).every((s) => s.non_202 === 0),
+  },
+};
+
+console.log("\nstage        offered   served/s   events/s   p50 ms   p99 ms  p99.9 ms  non-202");
+for (const s of stages) {
+  console.log(
+    `${s.stage.padEnd(11)} ${String(s.offered_rps).padStart(8)} ${String(s.ok_rps).padStart(10)} ${String(s.events_per_s).padStart(10)} ` +
+      `${s.p50_ms.toFixed(2).padStart(8)} ${s.p99_ms.toFixed(2).padStart(8)} ${s.p999_ms.toFixed(2).padStart(9)} ${String(s.non_202).padStart(8)}`,
+  );
+}
+console.log(`\nceiling ${summary.ceiling_rps} req/s; capture saturation ${summary.capture_saturation_rps} req/s (${Math.round(summary.fraction_of_ceiling * 100)}% of ceiling); batches ${summary.batch_events_per_s} events/s`);
+console.log("targets:", JSON.stringify(summary.targets));
+
+const path = await writeResult("capture", { stage_seconds: STAGE_S, stages, summary });
+const points = (key: "p50_ms" | "p99_ms" | "p999_ms"): [number, number][] =>
+  [...singles, saturation].map((s) => [s.ok_rps, Math.max(0.01, s[key])] as [number, number]);
+const svg = await lineChart({
+  title: "capture: latency vs served rate (single-event requests)",
+  xTitle: "served requests/s",
+  yTitle: "latency (ms, log)",
+  logY: true,
+  series: [
+    { name: "p50", points: points("p50_ms") },
+    { name: "p99", points: points("p99_ms") },
+    { name: "p99.9", points: points("p999_ms") },
+  ],
+});
+const chart = await writeChart(path.replace(/\.json$/, ".svg"), svg);
+console.log(`results: ${path}\nchart:   ${chart}`);
