@@ -34,7 +34,9 @@ export async function startApp(name: "capture" | "consumer" | "query", env: Reco
   try {
     await waitFor(`${name} /ready`, readyTimeoutMs, async () => {
       if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}:\n${out}`);
-      return (await fetch(`${url}/ready`)).ok;
+      const res = await fetch(`${url}/ready`);
+      if (!res.ok) throw new Error(`/ready answered ${res.status}: ${await res.text()}`);
+      return true;
     });
   } catch (err) {
     proc.kill("SIGKILL");
