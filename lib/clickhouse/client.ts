@@ -1,5 +1,5 @@
 /** ClickHouse over HTTP through @clickhouse/client-web (fetch-based: Bun's own HTTP stack). */
-import { createClient, type WebClickHouseClient } from "@clickhouse/client-web";
+import { createClient, type ClickHouseClient as WebClickHouseClient } from "@clickhouse/client-web";
 
 export type ClickHouse = WebClickHouseClient;
 

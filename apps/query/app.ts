@@ -1,0 +1,81 @@
+/**
+ * The query app as a Hono app built from its dependencies, so tests call it in-process (`app.request`) with the
+ * real ClickHouse/PostgreSQL/Redis or with their own wrappers. main.ts only loads config and wires this.
+ */
+import { Hono } from "hono";
+import type { Registry } from "prom-client";
+import type { QueryRunner } from "../../lib/clickhouse/run.ts";
+import { healthRoutes, type ReadinessCheck } from "../../lib/http/health.ts";
+import { metricsRoute } from "../../lib/http/metrics.ts";
+import type { Logger } from "../../lib/log/logger.ts";
+import { requireProjectKey, type AuthVariables, type KeyResolver } from "./auth.ts";
+import { ResultCache, type QueryCache } from "./cache.ts";
+import { QueryApiError } from "./errors.ts";
+import { createExecutor } from "./execute.ts";
+import { registerFunnels } from "./funnels.ts";
+import { openApiDocument } from "./openapi.ts";
+import { queryMetrics } from "./query-metrics.ts";
+import { registerTrends } from "./trends.ts";
+
+export interface QueryAppDeps {
+  run: QueryRunner;
+  keys: KeyResolver;
+  /** null: no result cache. */
+  cache: QueryCache | null;
+  cacheTtlSeconds: number;
+  cachePastTtlSeconds: number;
+  maxExecutionTimeS: number;
+  log: Logger;
+  registry: Registry;
+  readiness: Record<string, ReadinessCheck>;
+  now?: () => number;
+  /** Events table name (default `events` in the client's database). */
+  table?: string;
+}
+
+export function createQueryApp(deps: QueryAppDeps): Hono<{ Variables: AuthVariables }> {
+  const metrics = queryMetrics(deps.registry);
+  const app = new Hono<{ Variables: AuthVariables }>();
+  const log = deps.log;
+
+  app.onError((err, c) => {
+    if (err instanceof QueryApiError) {
+      if (err.status >= 500) log.warn({ code: err.code, cause: err.cause instanceof Error ? err.cause.message : undefined }, err.detail);
+      if (err.retryable) c.header("Retry-After", "5");
+      return c.json(err.body, err.status);
+    }
+    log.error({ err }, "unhandled error");
+    const internal = new QueryApiError("internal", "internal error");
+    return c.json(internal.body, 500);
+  });
+  app.notFound((c) => c.json(new QueryApiError("not_found", `no route ${c.req.method} ${c.req.path}`).body, 404));
+
+  app.route("/", healthRoutes({ checks: deps.readiness }));
+  app.route("/", metricsRoute(deps.registry));
+  const doc = openApiDocument();
+  app.get("/openapi.json", (c) => c.json(doc));
+
+  // Request latency per endpoint, errors included.
+  app.use("/api/*", async (c, next) => {
+    const started = performance.now();
+    await next();
+    metrics.observeRequest(c.req.path.replace(/^\/api\//, ""), c.res.status, (performance.now() - started) / 1000);
+  });
+  app.use("/api/*", requireProjectKey(deps.keys));
+
+  const routeDeps = {
+    execute: createExecutor(deps.run, { maxExecutionTimeS: deps.maxExecutionTimeS, log, onDuration: metrics.observeClickHouse }),
+    cache: new ResultCache({
+      cache: deps.cache,
+      ttlSeconds: deps.cacheTtlSeconds,
+      pastTtlSeconds: deps.cachePastTtlSeconds,
+      log,
+      onResult: metrics.cacheResult,
+    }),
+    now: deps.now ?? Date.now,
+    table: deps.table ?? "events",
+  };
+  registerTrends(app, routeDeps);
+  registerFunnels(app, routeDeps);
+  return app;
+}

@@ -1,0 +1,88 @@
+/**
+ * Event property filters and breakdown values: their request schema and their SQL. Properties are read from the
+ * parallel `prop_keys` / `prop_values` arrays (18.16 has no JSONExtract*); numbers and booleans are stored as their
+ * JSON text, strings as they are.
+ *
+ * Operator semantics (the tests' oracle implements exactly these):
+ *   eq / in            property set and its text equals the value (numbers/booleans compared as JSON text)
+ *   neq                property not set, or set to another value
+ *   contains           property set and the value is a substring (case-sensitive)
+ *   not_contains       property not set, or set and not containing the value
+ *   regex              property set and matches the RE2 pattern (ClickHouse `match`)
+ *   is_set / is_not_set
+ *   gt / lt            property set, parses as a number, and compares (values that are not numbers never match)
+ * Filters in a list are ANDed; `{ any: [...] }` is one OR group of filters.
+ */
+import * as v from "valibot";
+import { and, or, sql, type SqlFragment } from "../../lib/clickhouse/sql.ts";
+
+/** Keys and event names: any printable text (escaped into literals), no control characters, bounded length. */
+export const NameSchema = v.pipe(
+  v.string(),
+  v.minLength(1, "must not be empty"),
+  v.maxLength(200, "at most 200 characters"),
+  // eslint-disable-next-line no-control-regex
+  v.regex(/^[^\u0000-\u001f\u007f]+$/, "control characters (including \\0) are not allowed"),
+);
+
+const Scalar = v.union([v.pipe(v.string(), v.maxLength(2000)), v.pipe(v.number(), v.finite()), v.boolean()]);
+
+export const PropertyFilterSchema = v.variant("operator", [
+  v.strictObject({ key: NameSchema, operator: v.picklist(["eq", "neq"]), value: Scalar }),
+  v.strictObject({ key: NameSchema, operator: v.literal("in"), value: v.pipe(v.array(Scalar), v.minLength(1), v.maxLength(1000)) }),
+  v.strictObject({ key: NameSchema, operator: v.picklist(["contains", "not_contains"]), value: v.pipe(v.string(), v.maxLength(2000)) }),
+  v.strictObject({ key: NameSchema, operator: v.literal("regex"), value: v.pipe(v.string(), v.minLength(1), v.maxLength(1000)) }),
+  v.strictObject({ key: NameSchema, operator: v.picklist(["is_set", "is_not_set"]) }),
+  v.strictObject({ key: NameSchema, operator: v.picklist(["gt", "lt"]), value: v.pipe(v.number(), v.finite()) }),
+]);
+export type PropertyFilter = v.InferOutput<typeof PropertyFilterSchema>;
+
+export const FilterSchema = v.union([
+  PropertyFilterSchema,
+  v.strictObject({ any: v.pipe(v.array(PropertyFilterSchema), v.minLength(1), v.maxLength(20)) }),
+]);
+export type Filter = v.InferOutput<typeof FilterSchema>;
+
+export const FiltersSchema = v.optional(v.pipe(v.array(FilterSchema), v.maxLength(30)), []);
+
+export const OPERATORS = ["eq", "neq", "in", "contains", "not_contains", "regex", "is_set", "is_not_set", "gt", "lt"] as const;
+
+const textOf = (value: string | number | boolean) => (typeof value === "string" ? value : JSON.stringify(value));
+
+export const isSet = (key: string) => sql`has(prop_keys, ${key})`;
+export const valueOf = (key: string) => sql`arrayElement(prop_values, indexOf(prop_keys, ${key}))`;
+
+/** The breakdown value of one property: its text, or `$none` when the event does not have it. */
+export const breakdownValue = (key: string) => sql`if(${isSet(key)}, ${valueOf(key)}, '$none')`;
+
+function propertyCondition(f: PropertyFilter): SqlFragment {
+  const set = isSet(f.key);
+  const val = valueOf(f.key);
+  switch (f.operator) {
+    case "eq":
+      return sql`${set} AND ${val} = ${textOf(f.value)}`;
+    case "neq":
+      return sql`NOT (${set} AND ${val} = ${textOf(f.value)})`;
+    case "in":
+      return sql`${set} AND has(${f.value.map(textOf)}, ${val})`;
+    case "contains":
+      return sql`${set} AND position(${val}, ${f.value}) > 0`;
+    case "not_contains":
+      return sql`NOT (${set} AND position(${val}, ${f.value}) > 0)`;
+    case "regex":
+      return sql`${set} AND match(${val}, ${f.value})`;
+    case "is_set":
+      return set;
+    case "is_not_set":
+      return sql`NOT ${set}`;
+    // ifNull: a comparison with NULL (not a number) must be a plain 0, since windowFunnel conditions must be UInt8.
+    case "gt":
+      return sql`${set} AND ifNull(toFloat64OrNull(${val}) > ${f.value}, 0)`;
+    case "lt":
+      return sql`${set} AND ifNull(toFloat64OrNull(${val}) < ${f.value}, 0)`;
+  }
+}
+
+export function filterCondition(filters: readonly Filter[]): SqlFragment {
+  return and(filters.map((f) => ("any" in f ? or(f.any.map(propertyCondition)) : propertyCondition(f))));
+}

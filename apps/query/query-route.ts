@@ -1,0 +1,81 @@
+/**
+ * The pipeline every query endpoint runs, in order: parse JSON -> validate (valibot) -> check the project ->
+ * resolve the date range -> cache lookup -> ClickHouse -> cache store. Endpoints supply the schema and the
+ * computation; each step rejects with a typed QueryApiError.
+ */
+import type { Context, Hono } from "hono";
+import type * as v from "valibot";
+import type { AuthVariables } from "./auth.ts";
+import { cacheKey, type ResultCache } from "./cache.ts";
+import { QueryApiError } from "./errors.ts";
+import type { Executor } from "./execute.ts";
+import type { QueryContext } from "./query-context.ts";
+import { BucketLimitError, DateRangeError, endsBeforeToday, resolveDateRange, type DateRange } from "./time-range.ts";
+import { parseRequest } from "./validation.ts";
+
+export interface QueryRouteDeps {
+  execute: Executor;
+  cache: ResultCache;
+  now: () => number;
+  table: string;
+}
+
+type Env = { Variables: AuthVariables };
+
+interface CommonRequest {
+  project_id?: number | undefined;
+  date_from?: string | undefined;
+  date_to?: string | undefined;
+  timezone: string;
+}
+
+export function registerQueryRoute<S extends v.GenericSchema<unknown, CommonRequest>>(
+  app: Hono<Env>,
+  path: string,
+  endpoint: string,
+  schema: S,
+  deps: QueryRouteDeps,
+  run: (ctx: QueryContext, req: v.InferOutput<S>, range: DateRange) => Promise<unknown>,
+): void {
+  app.post(path, async (c: Context<Env>) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new QueryApiError("invalid_json", "the request body must be a JSON object");
+    }
+    const req = parseRequest(schema, body);
+    const projectId = c.get("projectId");
+    if (req.project_id !== undefined && req.project_id !== projectId) {
+      throw new QueryApiError("forbidden_project", "this key belongs to another project", "project_id");
+    }
+    const now = deps.now();
+    let range: DateRange;
+    try {
+      range = resolveDateRange(req, req.timezone, now);
+    } catch (err) {
+      if (err instanceof DateRangeError) throw new QueryApiError("invalid_request", `${err.field}: ${err.message}`, err.field);
+      throw err;
+    }
+    const bypass = /no-cache|no-store/i.test(c.req.header("cache-control") ?? "");
+    // The key holds the validated request with defaults applied, without project_id (the project is in the key).
+    const { project_id: _ignored, ...normalized } = req;
+    const key = cacheKey(endpoint, projectId, normalized);
+    const ctx: QueryContext = { projectId, execute: deps.execute, table: deps.table };
+    const { value, status } = await deps.cache.getOrCompute(
+      endpoint,
+      key,
+      async () => {
+        try {
+          return { value: await run(ctx, req, range), pastOnly: endsBeforeToday(range, req.timezone, now) };
+        } catch (err) {
+          if (err instanceof BucketLimitError) throw new QueryApiError("range_too_large", err.message, "interval");
+          throw err;
+        }
+      },
+      bypass,
+    );
+    c.header("X-Cache", status);
+    return c.json(value as object);
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * Dialect check: the same generated SQL over the same fixture rows on ClickHouse 18.16 (the server) and on current
+ * ClickHouse (chdb 3.4, in-process, test-only install by tests/setup-oracle.sh). Every trend and funnel answer
+ * must be equal. A missing chdb fails the test with the reason; it is never skipped.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { QueryRunner } from "../../lib/clickhouse/run.ts";
+import { toEventRow, type GeneratedEvent } from "../../lib/events/generator.ts";
+import { createHarness, fixtureEvents, post, type Harness, type Project } from "./fixtures.ts";
+
+const ROOT = join(import.meta.dir, "../..");
+const CHDB_DIR = join(process.env.INGEST_STATE_DIR ?? join(ROOT, ".local"), "oracle/node_modules/chdb");
+
+interface ChdbModule {
+  Session: new (path?: string) => { query(q: string, format?: string): string; cleanup(): void };
+}
+
+let chdb: ChdbModule | undefined;
+let chdbError = "";
+let h: Harness;
+let project: Project;
+let events: GeneratedEvent[];
+let session: InstanceType<ChdbModule["Session"]> | undefined;
+
+beforeAll(async () => {
+  h = await createHarness();
+  project = await h.createProject();
+  events = fixtureEvents(project.id, 11, 200, 8000);
+  await h.load(events);
+  if (!existsSync(join(CHDB_DIR, "package.json"))) {
+    chdbError = `chdb is not installed at ${CHDB_DIR}: run tests/setup-oracle.sh (make test does); see /tmp/chdb.log for an earlier install`;
+    return;
+  }
+  try {
+    chdb = (await import(join(CHDB_DIR, "index.mjs"))) as ChdbModule;
+  } catch (err) {
+    chdbError = `chdb at ${CHDB_DIR} failed to load: ${err instanceof Error ? err.message : String(err)}`;
+    return;
+  }
+  session = new chdb.Session();
+  const ddl = readFileSync(join(ROOT, "infrastructure/clickhouse/001_events.sql"), "utf8").replaceAll("${DATABASE}", "analytics");
+  for (const stmt of ddl.split(/;\s*$/m).map((s) => s.trim()).filter((s) => s.replace(/--.*$/gm, "").trim())) session.query(stmt);
+  // Same rows, duplicates in their own insert, as on the server.
+  for (const part of [events.filter((e) => !e.duplicate), events.filter((e) => e.duplicate)]) {
+    session.query(`INSERT INTO analytics.events FORMAT JSONEachRow\n${part.map((e, i) => JSON.stringify(toEventRow(e, i))).join("\n")}`);
+  }
+});
+afterAll(async () => {
+  session?.cleanup();
+  await h.close();
+});
+
+function chdbRunner(): QueryRunner {
+  return async <Row>(q: { text: string }) => {
+    const body = JSON.parse(session!.query(q.text, "JSON")) as { data: Row[]; totals?: Row; statistics?: { elapsed: number; rows_read: number; bytes_read: number } };
+    return {
+      rows: body.data,
+      ...(body.totals !== undefined ? { totals: body.totals } : {}),
+      statistics: { elapsedMs: (body.statistics?.elapsed ?? 0) * 1000, rowsRead: Number(body.statistics?.rows_read ?? 0), bytesRead: Number(body.statistics?.bytes_read ?? 0) },
+    };
+  };
+}
+
+const RANGE = { date_from: "2024-10-10", date_to: "2024-11-12" };
+const TRENDS: Record<string, unknown>[] = [
+  { series: [{ event: null }, { event: "signup", math: "unique_users" }, { event: "purchase", math: "per_user_avg" }] },
+  { series: [{ event: "$pageview", filters: [{ key: "$current_url", operator: "regex", value: "docs" }, { key: "is_first", operator: "neq", value: true }] }], interval: "week", timezone: "America/New_York" },
+  { series: [{ event: null, math: "unique_users" }], breakdown: ["$browser", "plan"], breakdown_limit: 4, timezone: "Europe/Berlin" },
+  { series: [{ event: "purchase", filters: [{ any: [{ key: "amount", operator: "gt", value: 300 }, { key: "plan", operator: "in", value: ["pro"] }] }] }], interval: "hour", date_from: "2024-10-26", date_to: "2024-10-28", timezone: "Europe/Berlin" },
+  { series: [{ event: null, filters: [{ key: "$referrer", operator: "is_not_set" }, { key: "$current_url", operator: "not_contains", value: "'" }] }], interval: "month", timezone: "Asia/Kolkata" },
+];
+const STEPS = [{ event: "signup" }, { event: "activate" }, { event: "purchase" }];
+const FUNNELS: Record<string, unknown>[] = [
+  { steps: STEPS },
+  { steps: STEPS, order: "strict", window: { value: 3, unit: "day" } },
+  { steps: STEPS, order: "unordered", window: { value: 2, unit: "day" } },
+  { steps: STEPS, breakdown: "$browser", breakdown_limit: 3 },
+  { steps: STEPS, order: "strict", breakdown: "plan" },
+  { steps: [{ event: "$pageview", filters: [{ key: "is_first", operator: "eq", value: false }] }, { event: "search" }], window: { value: 30, unit: "minute" } },
+];
+
+const strip = (body: any) => ({ ...body, clickhouse: undefined });
+
+describe("ClickHouse 18.16 vs current ClickHouse (chdb)", () => {
+  test("chdb is installed and is current ClickHouse", () => {
+    if (!chdb) throw new Error(chdbError);
+    const version = session!.query("SELECT version()", "TSV").trim();
+    expect(Number(version.split(".")[0])).toBeGreaterThanOrEqual(24);
+  });
+
+  test("every trend answer is equal", async () => {
+    if (!chdb) throw new Error(chdbError);
+    const server = h.app({ cache: null });
+    const current = h.app({ cache: null, run: chdbRunner(), table: "analytics.events" });
+    for (const body of TRENDS) {
+      const a = await post(server, "/api/trends", project.key, { ...RANGE, ...body });
+      const b = await post(current, "/api/trends", project.key, { ...RANGE, ...body });
+      expect(a.status).toBe(200);
+      expect(b.status).toBe(200);
+      expect(a.body.series.some((s: any) => s.total > 0)).toBe(true);
+      expect(strip(b.body)).toEqual(strip(a.body));
+    }
+  });
+
+  test("every funnel answer is equal", async () => {
+    if (!chdb) throw new Error(chdbError);
+    const server = h.app({ cache: null });
+    const current = h.app({ cache: null, run: chdbRunner(), table: "analytics.events" });
+    for (const body of FUNNELS) {
+      const a = await post(server, "/api/funnels", project.key, { ...RANGE, ...body });
+      const b = await post(current, "/api/funnels", project.key, { ...RANGE, ...body });
+      expect(a.status).toBe(200);
+      expect(b.status).toBe(200);
+      expect(a.body.results[0].steps[1].count).toBeGreaterThan(0);
+      expect(strip(b.body)).toEqual(strip(a.body));
+    }
+  });
+});

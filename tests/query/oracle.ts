@@ -1,0 +1,306 @@
+/**
+ * The tests' independent oracle: trends and funnels recomputed in plain TypeScript over the generated events.
+ * It shares nothing with apps/query but the documented semantics (see apps/query/README.md); buckets come from
+ * Intl directly, funnels from a transcription of windowFunnel's algorithm and from straightforward loops.
+ */
+import { propertyText, type GeneratedEvent, type PropertyValue } from "../../lib/events/generator.ts";
+
+export type OracleFilter =
+  | { key: string; operator: "eq" | "neq"; value: PropertyValue }
+  | { key: string; operator: "in"; value: PropertyValue[] }
+  | { key: string; operator: "contains" | "not_contains" | "regex"; value: string }
+  | { key: string; operator: "is_set" | "is_not_set" }
+  | { key: string; operator: "gt" | "lt"; value: number }
+  | { any: OracleFilter[] };
+
+const NUMERIC = /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/;
+
+function matchesOne(e: GeneratedEvent, f: OracleFilter): boolean {
+  if ("any" in f) return f.any.some((g) => matchesOne(e, g));
+  const has = Object.hasOwn(e.properties, f.key);
+  const text = has ? propertyText(e.properties[f.key]!) : "";
+  switch (f.operator) {
+    case "eq":
+      return has && text === propertyText(f.value);
+    case "neq":
+      return !(has && text === propertyText(f.value));
+    case "in":
+      return has && f.value.map(propertyText).includes(text);
+    case "contains":
+      return has && text.includes(f.value);
+    case "not_contains":
+      return !(has && text.includes(f.value));
+    case "regex":
+      return has && new RegExp(f.value).test(text);
+    case "is_set":
+      return has;
+    case "is_not_set":
+      return !has;
+    case "gt":
+      return has && NUMERIC.test(text) && Number(text) > f.value;
+    case "lt":
+      return has && NUMERIC.test(text) && Number(text) < f.value;
+  }
+}
+
+export const matches = (e: GeneratedEvent, filters: OracleFilter[] = []) => filters.every((f) => matchesOne(e, f));
+
+/** Unique events (first copy of each uuid) of one team within [fromS, toS). */
+export function eventsIn(events: GeneratedEvent[], teamId: number, fromS: number, toS: number): GeneratedEvent[] {
+  const seen = new Set<string>();
+  const out: GeneratedEvent[] = [];
+  for (const e of events) {
+    if (e.teamId !== teamId || e.timestamp < fromS || e.timestamp >= toS || seen.has(e.uuid)) continue;
+    seen.add(e.uuid);
+    out.push(e);
+  }
+  return out;
+}
+
+// ---- buckets, straight from Intl ----
+
+const fmts = new Map<string, Intl.DateTimeFormat>();
+function parts(tz: string, s: number) {
+  const f = fmts.get(tz) ?? new Intl.DateTimeFormat("en-GB", {
+    timeZone: tz,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
+  fmts.set(tz, f);
+  const p = Object.fromEntries(f.formatToParts(new Date(s * 1000)).map((x) => [x.type, x.value]));
+  return { y: p.year!, m: p.month!, d: p.day!, min: Number(p.minute), sec: Number(p.second) };
+}
+
+/** The bucket an event falls in, in the same form as the API's labels (hours: the unix second of the start). */
+export function bucketOf(interval: string, tz: string, s: number): string {
+  const p = parts(tz, s);
+  if (interval === "hour") return String(s - p.min * 60 - p.sec);
+  if (interval === "day") return `${p.y}-${p.m}-${p.d}`;
+  if (interval === "month") return `${p.y}-${p.m}-01`;
+  const date = new Date(`${p.y}-${p.m}-${p.d}T00:00:00Z`);
+  const back = (date.getUTCDay() + 6) % 7;
+  return new Date(date.getTime() - back * 86400000).toISOString().slice(0, 10);
+}
+
+/** An API label in the oracle's bucket form. */
+export function labelKey(interval: string, label: string): string {
+  return interval === "hour" ? String(Date.parse(label) / 1000) : label;
+}
+
+// ---- trends ----
+
+export interface OracleSeries {
+  event: string | null;
+  math: "total" | "unique_users" | "per_user_avg";
+  filters?: OracleFilter[];
+}
+
+export interface OracleTrend {
+  breakdown: string[] | null;
+  buckets: Map<string, number>;
+  total: number;
+}
+
+function mathOf(math: OracleSeries["math"], evs: GeneratedEvent[]): number {
+  const users = new Set(evs.map((e) => e.distinctId)).size;
+  if (math === "total") return evs.length;
+  if (math === "unique_users") return users;
+  return users === 0 ? 0 : evs.length / users;
+}
+
+const byteCompare = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+export function oracleTrend(
+  events: GeneratedEvent[],
+  o: {
+    teamId: number;
+    fromS: number;
+    toS: number;
+    interval: string;
+    tz: string;
+    series: OracleSeries;
+    filters?: OracleFilter[];
+    breakdown?: string[];
+    limit?: number;
+  },
+): OracleTrend[] {
+  const evs = eventsIn(events, o.teamId, o.fromS, o.toS).filter(
+    (e) => (o.series.event === null || e.event === o.series.event) && matches(e, o.filters) && matches(e, o.series.filters),
+  );
+  const groups = new Map<string, GeneratedEvent[]>();
+  const valueOf = (e: GeneratedEvent) =>
+    o.breakdown ? o.breakdown.map((k) => (Object.hasOwn(e.properties, k) ? propertyText(e.properties[k]!) : "$none")) : null;
+  for (const e of evs) {
+    const k = JSON.stringify(valueOf(e));
+    groups.set(k, [...(groups.get(k) ?? []), e]);
+  }
+  let entries = [...groups.entries()];
+  if (o.breakdown) {
+    entries.sort(([ka, a], [kb, b]) => b.length - a.length || byteCompare((JSON.parse(ka) as string[]).join("\0"), (JSON.parse(kb) as string[]).join("\0")));
+    const top = entries.slice(0, o.limit ?? 25);
+    const rest = entries.slice(o.limit ?? 25).flatMap(([, g]) => g);
+    entries = rest.length ? [...top, [JSON.stringify(o.breakdown.map(() => "$other")), rest]] : top;
+  }
+  return entries.map(([k, g]) => {
+    const per = new Map<string, GeneratedEvent[]>();
+    for (const e of g) {
+      const b = bucketOf(o.interval, o.tz, e.timestamp);
+      per.set(b, [...(per.get(b) ?? []), e]);
+    }
+    return {
+      breakdown: JSON.parse(k) as string[] | null,
+      buckets: new Map([...per.entries()].map(([b, x]) => [b, mathOf(o.series.math, x)])),
+      total: mathOf(o.series.math, g),
+    };
+  });
+}
+
+// ---- funnels ----
+
+export interface OracleStep {
+  event: string;
+  filters?: OracleFilter[];
+}
+
+export interface OracleFunnelStep {
+  count: number;
+  avg: number | null;
+  median: number | null;
+}
+
+export interface OracleFunnel {
+  breakdown: string | null;
+  steps: OracleFunnelStep[];
+}
+
+type Order = "ordered" | "strict" | "unordered";
+
+interface UserResult {
+  level: number;
+  durs: number[] | null;
+  breakdown: string;
+}
+
+const stepOf = (e: GeneratedEvent, steps: OracleStep[], global: OracleFilter[] | undefined) =>
+  steps.map((s) => e.event === s.event && matches(e, global) && matches(e, s.filters));
+
+/** windowFunnel as ClickHouse documents and implements it: per level, the latest start that reached it. */
+function windowFunnelLevel(evs: { t: number; m: boolean[] }[], k: number, W: number): number {
+  const starts: (number | null)[] = new Array(k).fill(null);
+  const list: { t: number; level: number }[] = [];
+  for (const e of evs) e.m.forEach((on, i) => on && list.push({ t: e.t, level: i }));
+  list.sort((a, b) => a.t - b.t);
+  for (const { t, level } of list) {
+    if (level === 0) starts[0] = t;
+    else if (starts[level - 1] !== null && t <= starts[level - 1]! + W) {
+      starts[level] = starts[level - 1]!;
+      if (level === k - 1) return k;
+    }
+  }
+  for (let i = k; i > 0; i--) if (starts[i - 1] !== null) return i;
+  return 0;
+}
+
+function userFunnel(evs: GeneratedEvent[], steps: OracleStep[], global: OracleFilter[] | undefined, W: number, order: Order, breakdown?: string): UserResult | null {
+  const k = steps.length;
+  const sorted = [...evs].sort((a, b) => a.timestamp - b.timestamp || byteCompare(a.uuid, b.uuid));
+  const marked = sorted.map((e) => ({ e, t: e.timestamp, m: stepOf(e, steps, global) }));
+  const bdOf = (pred: (x: (typeof marked)[number]) => boolean) => {
+    if (!breakdown) return "";
+    const first = marked.find(pred);
+    if (!first) return "";
+    return Object.hasOwn(first.e.properties, breakdown) ? propertyText(first.e.properties[breakdown]!) : "$none";
+  };
+  if (order === "ordered") {
+    const relevant = marked.filter((x) => x.m.some(Boolean));
+    const level = windowFunnelLevel(relevant, k, W);
+    if (level === 0) return null;
+    const times = steps.map((_, j) => relevant.filter((x) => x.m[j]).map((x) => x.t));
+    let durs: number[] | null = null;
+    for (const s of times[0]!) {
+      const path = [s];
+      for (let j = 1; j < k; j++) {
+        const next = times[j]!.find((x) => x > path[j - 1]! && x <= s + W);
+        if (next === undefined) break;
+        path.push(next);
+      }
+      if (path.length === level) {
+        durs = path.slice(1).map((x, i) => x - path[i]!);
+        break;
+      }
+    }
+    return { level, durs, breakdown: bdOf((x) => x.m[0]!) };
+  }
+  if (order === "strict") {
+    let level = 0;
+    let best = -1;
+    for (let i = 0; i < marked.length; i++) {
+      if (!marked[i]!.m[0]) continue;
+      let d = 1;
+      while (d < k && i + d < marked.length && marked[i + d]!.m[d] && marked[i + d]!.t <= marked[i]!.t + W) d++;
+      if (d > level) {
+        level = d;
+        best = i;
+      }
+    }
+    if (level === 0) return null;
+    const durs = Array.from({ length: level - 1 }, (_, j) => marked[best + j + 1]!.t - marked[best + j]!.t);
+    return { level, durs, breakdown: bdOf((x) => x.m[0]!) };
+  }
+  const stepTimes = marked.filter((x) => x.m.some(Boolean));
+  let level = 0;
+  for (const s of stepTimes) {
+    const d = steps.filter((_, j) => stepTimes.some((x) => x.m[j] && x.t >= s.t && x.t <= s.t + W)).length;
+    level = Math.max(level, d);
+  }
+  if (level === 0) return null;
+  return { level, durs: null, breakdown: bdOf((x) => x.m.some(Boolean)) };
+}
+
+function summarize(users: UserResult[], k: number, withTimes: boolean): OracleFunnelStep[] {
+  return Array.from({ length: k }, (_, j) => {
+    const reached = users.filter((u) => u.level >= j + 1);
+    if (j === 0 || !withTimes) return { count: reached.length, avg: null, median: null };
+    const ds = reached.map((u) => u.durs![j - 1]!).sort((a, b) => a - b);
+    if (!ds.length) return { count: 0, avg: null, median: null };
+    return { count: reached.length, avg: ds.reduce((a, b) => a + b, 0) / ds.length, median: ds[Math.floor(ds.length * 0.5)]! };
+  });
+}
+
+export function oracleFunnel(
+  events: GeneratedEvent[],
+  o: {
+    teamId: number;
+    fromS: number;
+    toS: number;
+    steps: OracleStep[];
+    filters?: OracleFilter[];
+    windowS: number;
+    order: Order;
+    breakdown?: string;
+    limit?: number;
+  },
+): OracleFunnel[] {
+  const byUser = new Map<string, GeneratedEvent[]>();
+  for (const e of eventsIn(events, o.teamId, o.fromS, o.toS)) byUser.set(e.distinctId, [...(byUser.get(e.distinctId) ?? []), e]);
+  const users: UserResult[] = [];
+  for (const evs of byUser.values()) {
+    const r = userFunnel(evs, o.steps, o.filters, o.windowS, o.order, o.breakdown);
+    if (r) users.push(r);
+  }
+  const withTimes = o.order !== "unordered";
+  if (!o.breakdown) return [{ breakdown: null, steps: summarize(users, o.steps.length, withTimes) }];
+  const groups = new Map<string, UserResult[]>();
+  for (const u of users) groups.set(u.breakdown, [...(groups.get(u.breakdown) ?? []), u]);
+  const ranked = [...groups.entries()].sort(([a, x], [b, y]) => y.length - x.length || byteCompare(a, b));
+  const limit = o.limit ?? 25;
+  const out = ranked.slice(0, limit).map(([b, us]) => ({ breakdown: b, steps: summarize(us, o.steps.length, withTimes) }));
+  const rest = ranked.slice(limit).flatMap(([, us]) => us);
+  if (rest.length) out.push({ breakdown: "$other", steps: summarize(rest, o.steps.length, withTimes) });
+  return out;
+}
