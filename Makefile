@@ -54,3 +54,7 @@ seed:
 
 typecheck:
 	@bunx tsc --noEmit -p .
+
+## bench: every benchmark and stress scenario in sequence (STEPS=kafka,capture,... for a subset), then the SLO table
+bench: deps
+	@bun bench/run-all.ts

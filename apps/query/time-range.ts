@@ -266,16 +266,23 @@ function hourLabel(tz: string, ms: number): string {
 
 /** The bucket of each event's `timestamp`, as a string equal to `Bucket.key`. */
 export function bucketExpression(interval: Interval, tz: string): SqlFragment {
+  // Grouped by the raw Date/DateTime value and turned into text only once per bucket (bucketLabel):
+  // toString on every row cost as much as the aggregation itself on 18.16.
   switch (interval) {
     case "hour":
-      return sql`toString(toUInt32(toStartOfHour(timestamp, ${tz})))`;
+      return sql`toUInt32(toStartOfHour(timestamp, ${tz}))`;
     case "day":
-      return sql`toString(toDate(timestamp, ${tz}))`;
+      return sql`toDate(timestamp, ${tz})`;
     case "week":
-      return sql`toString(toMonday(timestamp, ${tz}))`;
+      return sql`toMonday(timestamp, ${tz})`;
     case "month":
-      return sql`toString(toStartOfMonth(timestamp, ${tz}))`;
+      return sql`toStartOfMonth(timestamp, ${tz})`;
   }
+}
+
+/** The bucket key as text, the form `enumerateBuckets` keys buckets by. */
+export function bucketLabel(column: SqlFragment): SqlFragment {
+  return sql`toString(${column})`;
 }
 
 /** True when the range ended before the start of the project's current local day (results can be cached longer). */

@@ -23,7 +23,7 @@ import { registerQueryRoute, type QueryRouteDeps } from "./query-route.ts";
 import { ident, join, literal, sql, type SqlFragment } from "../../lib/clickhouse/sql.ts";
 import type { QueryStatistics } from "../../lib/clickhouse/run.ts";
 import { breakdownValue, filterCondition, FiltersSchema, NameSchema } from "./properties.ts";
-import { bucketExpression, enumerateBuckets, INTERVALS, type DateRange, type Interval } from "./time-range.ts";
+import { bucketExpression, bucketLabel, enumerateBuckets, INTERVALS, type DateRange, type Interval } from "./time-range.ts";
 import { DateRangeSchema, TimeZoneSchema, ProjectIdSchema, type QueryContext, statisticsOf, StatisticsSchema } from "./query-context.ts";
 
 export const MATHS = ["total", "unique_users", "per_user_avg"] as const;
@@ -69,14 +69,25 @@ type SeriesResult = TrendsResponse["series"][number];
 
 const OTHER = "$other";
 
+/** One row per breakdown value: the buckets that have events, and the range totals. */
 interface Row {
-  bucket: string;
   bd?: string[];
-  events: string | number;
-  users: string | number;
+  buckets: string[];
+  events: (string | number)[];
+  users: (string | number)[];
+  events_total: string | number;
+  users_total: string | number;
 }
 
-/** The SQL for one series. Exported for the dialect test and the benchmark's raw-ClickHouse comparison. */
+/**
+ * The SQL for one series. Exported for the dialect test and the benchmark's raw-ClickHouse comparison.
+ *
+ * Counting: events are counted as distinct uuids (uniqExact), never rows, so a batch the consumer inserted twice
+ * (at-least-once) never shows. Measured on 10M events, 7-day daily trend: count() 0.29-0.43 s, uniqExact(uuid)
+ * 0.29-0.66 s, a GROUP BY uuid subquery 1.1-1.3 s. Range totals come from the same scan: events per bucket add
+ * up (a uuid has one timestamp, hence one bucket) and unique users merge the per-bucket uniqExact states, which
+ * is 2-3x cheaper than aggregating every row twice.
+ */
 export function trendSeriesSql(
   req: TrendsRequest,
   index: number,
@@ -95,21 +106,21 @@ export function trendSeriesSql(
   const where = join(conds, " AND ");
   const bucket = bucketExpression(req.interval, req.timezone);
   const from = ident(table);
+  const outer = sql`groupArray(${bucketLabel(sql`bucket`)}) AS buckets, groupArray(ev) AS events, groupArray(finalizeAggregation(us)) AS users,
+  sum(ev) AS events_total, uniqExactMerge(us) AS users_total`;
   if (!req.breakdown) {
-    return sql`SELECT bucket, uniqExact(uuid) AS events, uniqExact(distinct_id) AS users
-FROM (SELECT ${bucket} AS b, uuid, distinct_id FROM ${from} WHERE ${where})
-ARRAY JOIN [b, ''] AS bucket
-GROUP BY bucket`;
+    return sql`SELECT ${outer}
+FROM (SELECT ${bucket} AS bucket, uniqExact(uuid) AS ev, uniqExactState(distinct_id) AS us FROM ${from} WHERE ${where} GROUP BY bucket)`;
   }
   const bdv = sql`[${join(req.breakdown.map(breakdownValue))}]`;
   const order = join(req.breakdown.map((_, i) => sql`bdv[${i + 1}]`));
   // The pushed empty array never equals a value and keeps 18.16 from failing on an empty Array(Array(String)).
   const top = sql`(SELECT arrayPushBack(groupArray(bdv), emptyArrayString()) FROM (SELECT ${bdv} AS bdv FROM ${from} WHERE ${where} GROUP BY bdv ORDER BY uniqExact(uuid) DESC, ${order} LIMIT ${req.breakdown_limit}))`;
   const other = literal(req.breakdown.map(() => OTHER));
-  return sql`SELECT bucket, bd, uniqExact(uuid) AS events, uniqExact(distinct_id) AS users
-FROM (SELECT ${bucket} AS b, ${bdv} AS bdv, uuid, distinct_id FROM ${from} WHERE ${where})
-ARRAY JOIN [b, ''] AS bucket
-GROUP BY bucket, if(has(${top}, bdv), bdv, ${other}) AS bd`;
+  return sql`SELECT bd, ${outer}
+FROM (SELECT ${bucket} AS bucket, if(has(${top}, ${bdv}), ${bdv}, ${other}) AS bd, uniqExact(uuid) AS ev, uniqExactState(distinct_id) AS us
+  FROM ${from} WHERE ${where} GROUP BY bucket, bd)
+GROUP BY bd`;
 }
 
 function mathValue(math: (typeof MATHS)[number], events: number, users: number): number {
@@ -123,14 +134,22 @@ const compareValues = (a: string[], b: string[]) => Buffer.compare(Buffer.from(a
 export async function runTrends(ctx: QueryContext, req: TrendsRequest, range: DateRange): Promise<TrendsResponse> {
   const buckets = enumerateBuckets(range, req.interval as Interval, req.timezone);
   const position = new Map(buckets.map((b, i) => [b.key, i]));
+  // Series that differ only in their math (total and unique users of one event, say) share one query: each
+  // query already returns both event and user counts.
+  const shared = new Map<string, ReturnType<typeof ctx.execute<Row>>>();
   const outputs = await Promise.all(
-    req.series.map((_, i) => ctx.execute<Row>(trendSeriesSql(req, i, ctx.projectId, range, ctx.table), "trends").then((o) => ({ ...o, i }))),
+    req.series.map((_, i) => {
+      const query = trendSeriesSql(req, i, ctx.projectId, range, ctx.table);
+      let run = shared.get(query.text);
+      if (!run) shared.set(query.text, (run = ctx.execute<Row>(query, "trends")));
+      return run.then((o) => ({ ...o, i }));
+    }),
   );
   const series: SeriesResult[] = [];
-  const stats: QueryStatistics[] = [];
-  for (const { rows, statistics, i } of outputs) {
+  // Each query's server time counted once, however many series it answered.
+  const stats: QueryStatistics[] = (await Promise.all(shared.values())).map((o) => o.statistics);
+  for (const { rows, i } of outputs) {
     const s = req.series[i]!;
-    stats.push(statistics);
     const groups = new Map<string, { value: string[] | null; data: number[]; total: number; events: number }>();
     const group = (value: string[] | null) => {
       const k = value === null ? "" : JSON.stringify(value);
@@ -140,18 +159,15 @@ export async function runTrends(ctx: QueryContext, req: TrendsRequest, range: Da
     };
     for (const r of rows) {
       const g = group(r.bd ?? null);
-      const events = Number(r.events);
-      const users = Number(r.users);
-      if (r.bucket === "") {
-        // The range total of this breakdown value (ARRAY JOIN's extra '' bucket).
-        g.total = mathValue(s.math, events, users);
-        g.events = events;
-        continue;
-      }
-      const at = position.get(r.bucket);
-      // Events are filtered to the range, so every bucket ClickHouse returns is one we enumerated.
-      if (at === undefined) throw new Error(`unexpected bucket ${r.bucket} for ${req.interval} in ${req.timezone}`);
-      g.data[at] = mathValue(s.math, events, users);
+      // Without a breakdown an empty range still yields one row of empty arrays (aggregation without GROUP BY).
+      g.events = Number(r.events_total);
+      g.total = mathValue(s.math, g.events, Number(r.users_total));
+      r.buckets.forEach((bucket, j) => {
+        const at = position.get(bucket);
+        // Events are filtered to the range, so every bucket ClickHouse returns is one we enumerated.
+        if (at === undefined) throw new Error(`unexpected bucket ${bucket} for ${req.interval} in ${req.timezone}`);
+        g.data[at] = mathValue(s.math, Number(r.events[j]), Number(r.users[j]));
+      });
     }
     // Without a breakdown there is always exactly one series, even when no event matched.
     if (!req.breakdown) group(null);

@@ -52,7 +52,8 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export async function writeResult<F extends object>(name: string, figures: F, opts: WriteResultOptions = {}): Promise<string> {
   if (!NAME.test(name)) throw new RangeError(`writeResult: name must match ${NAME}, got ${JSON.stringify(name)}`);
   const now = opts.now ?? new Date();
-  const dir = opts.dir ?? join(ROOT, "bench", "results");
+  // BENCH_RESULTS_DIR lets smoke runs (CI) keep their files out of the committed results.
+  const dir = opts.dir ?? process.env.BENCH_RESULTS_DIR ?? join(ROOT, "bench", "results");
   const [commit, versions] = await Promise.all([gitCommit(), componentVersions(opts)]);
   const result: ResultFile<F> = { name, date: now.toISOString(), commit, machine: await machineInfo(), versions, figures };
   const text = `${JSON.stringify(result, null, 2)}\n`;
