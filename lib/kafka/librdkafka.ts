@@ -276,7 +276,7 @@ export function buildConf(props: Record<string, string | number | boolean>): num
     const res = l.rd_kafka_conf_set(conf as never, cstr(name), cstr(String(value)), errstr, errstr.length);
     if (res !== RD_KAFKA_CONF_OK) {
       l.rd_kafka_conf_destroy(conf as never);
-      const msg = errstr.toString("utf8", 0, Math.max(0, errstr.indexOf(0)));
+      const msg = errstr.toString("utf8", 0, Math.max(0, errstr.indexOf(0))).trim();
       throw new KafkaConfigError(name, msg || `invalid value for ${name}`);
     }
   }
@@ -288,7 +288,8 @@ export class KafkaConfigError extends Error {
     readonly property: string,
     message: string,
   ) {
-    super(`librdkafka configuration: ${message}`);
+    // librdkafka names aliases by their canonical name ("acks" -> "request.required.acks"): name what was set too.
+    super(`librdkafka configuration: ${message}${message.includes(`"${property}"`) ? "" : ` (property "${property}")`}`);
     this.name = "KafkaConfigError";
   }
 }

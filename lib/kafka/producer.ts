@@ -43,7 +43,14 @@ export const PRODUCER_DEFAULTS: KafkaProps = {
   "queue.buffering.max.messages": 1_000_000,
   "queue.buffering.max.kbytes": 1_048_576,
   "message.timeout.ms": 30_000,
-  "compression.type": "lz4",
+  // While the broker is unreachable, librdkafka only scans for timed-out messages when the broker thread wakes
+  // for a reconnect attempt, and the default backoff grows to 10 s: measured with message.timeout.ms=5000, the
+  // first _MSG_TIMED_OUT arrived 8.6 s after produce(). Capping the backoff at 1 s keeps timeouts within
+  // message.timeout.ms + ~1 s (tests/kafka/broker-down.test.ts) and reconnects within a second of recovery.
+  "reconnect.backoff.max.ms": 1000,
+  // Measured with the broker on the same 2-core machine: lz4 cost ~40% of producer throughput (bench/results/kafka-*).
+  // CPU, not bandwidth, is what a co-located stack runs out of; set CAPTURE_KAFKA_COMPRESSION_TYPE=lz4 for remote brokers.
+  "compression.type": "none",
 };
 
 export interface ProducerOptions {
@@ -56,12 +63,14 @@ export interface ProducerOptions {
 }
 
 interface Single {
+  kind: "single";
   resolve: (r: DeliveryReport) => void;
   reject: (e: KafkaError) => void;
   topic: string;
 }
 
 interface Batch {
+  kind: "batch";
   topic: string;
   reports: DeliveryReport[];
   remaining: number;
@@ -70,7 +79,17 @@ interface Batch {
   reject: (e: KafkaError) => void;
 }
 
-type Pending = Single | { batch: Batch; index: number };
+type Pending = Single | Batch;
+
+/**
+ * Each produce()/produceMany() call owns a slot (1 .. 2^32-1, wrapping); a message's opaque is
+ * index * 2^32 + slot, index being its position in its batch (0 for produce()). One map entry per call, not per
+ * message, and the opaque is read back as two u32 halves: no BigInt on the hot path.
+ */
+const SLOT_LIMIT = 0xffffffff;
+const TWO_32 = 4294967296;
+/** Largest batch one slot describes; longer produceMany() inputs are split. */
+const MAX_BATCH = 1_000_000;
 
 const DR_ARRAY_SIZE = 8192;
 const encoder = new TextEncoder();
@@ -106,11 +125,15 @@ export class Producer {
   private readonly queue: number;
   private readonly topics = new Map<string, number>();
   private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+  /** Messages handed to librdkafka whose delivery report has not been served yet. */
+  private open = 0;
+  private nextSlot = 1;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly idleTimer: ReturnType<typeof setInterval>;
   private readonly drArray = new BigUint64Array(DR_ARRAY_SIZE);
   private readonly drArrayAddr = ptr(this.drArray);
+  /** The same pointers as u32 halves, read without creating BigInts. */
+  private readonly drWords = new Uint32Array(this.drArray.buffer);
   private readonly scratch = new Scratch();
   private closed = false;
   private fatal: KafkaError | null = null;
@@ -140,9 +163,9 @@ export class Producer {
     return lib().rd_kafka_outq_len(this.rk as never);
   }
 
-  /** Deliveries whose promise is still open. */
+  /** Messages whose delivery is still open (their promise not settled yet). */
   inFlight(): number {
-    return this.pending.size;
+    return this.open;
   }
 
   /**
@@ -153,11 +176,12 @@ export class Producer {
     const early = this.refuse();
     if (early) return Promise.reject(early);
     const rkt = this.topic(topic);
-    const id = this.nextId++;
+    const slot = this.slot();
     const { promise, resolve, reject } = Promise.withResolvers<DeliveryReport>();
-    const err = headers ? this.produceVa(rkt, key, value, headers, id) : this.produceOne(rkt, key, value, id);
+    const err = headers ? this.produceVa(rkt, key, value, headers, slot) : this.produceOne(rkt, key, value, slot);
     if (err) return Promise.reject(err);
-    this.pending.set(id, { resolve, reject, topic });
+    this.pending.set(slot, { kind: "single", resolve, reject, topic });
+    this.open++;
     this.schedule();
     return promise;
   }
@@ -171,26 +195,37 @@ export class Producer {
     const early = this.refuse();
     if (early) return Promise.reject(early);
     if (messages.length === 0) return Promise.resolve([]);
+    if (messages.length > MAX_BATCH) {
+      const parts: Promise<DeliveryReport[]>[] = [];
+      for (let i = 0; i < messages.length; i += MAX_BATCH) parts.push(this.produceMany(topic, messages.slice(i, i + MAX_BATCH)));
+      return Promise.allSettled(parts).then((rs) => {
+        const failed = rs.find((r) => r.status === "rejected");
+        if (failed) throw failed.reason;
+        return rs.flatMap((r) => (r as PromiseFulfilledResult<DeliveryReport[]>).value);
+      });
+    }
     const { promise, resolve, reject } = Promise.withResolvers<DeliveryReport[]>();
-    const batch: Batch = { topic, reports: new Array(messages.length), remaining: messages.length, error: null, resolve, reject };
+    const batch: Batch = { kind: "batch", topic, reports: new Array(messages.length), remaining: messages.length, error: null, resolve, reject };
     const rkt = this.topic(topic);
+    const slot = this.slot();
 
     if (messages.some((m) => m.headers)) {
       // produce_batch cannot carry headers: fall back to one produceva per message.
+      let enqueued = 0;
       messages.forEach((m, index) => {
-        const id = this.nextId++;
-        const err = this.produceVa(rkt, m.key ?? null, m.value, m.headers ?? {}, id);
+        const err = this.produceVa(rkt, m.key ?? null, m.value, m.headers ?? {}, (BigInt(index) << 32n) | BigInt(slot));
         if (err) this.settleBatch(batch, index, null, err);
-        else this.pending.set(id, { batch, index });
+        else enqueued++;
       });
-      this.schedule();
+      this.track(slot, batch, enqueued);
       return promise;
     }
 
     // Lay every key and value out in one scratch buffer and describe them with rd_kafka_message_t structs.
     const n = messages.length;
     const structs = new ArrayBuffer(n * MSG.size);
-    const words = new BigUint64Array(structs);
+    // 64-bit fields written as little-endian u32 halves (the buffer starts zeroed): no BigInt per field.
+    const u32 = new Uint32Array(structs);
     const s = this.scratch;
     let at = 0;
     const spans = new Array<number>(n * 4);
@@ -207,34 +242,43 @@ export class Producer {
     }
     // The scratch buffer may have grown while filling: take its address only now.
     const base = s.address;
-    const ids = this.nextId;
-    this.nextId += n;
     for (let i = 0; i < n; i++) {
-      const w = (i * MSG.size) / 8;
+      const w = (i * MSG.size) / 4;
       const vAt = spans[i * 4]!;
       const kAt = spans[i * 4 + 2]!;
-      words[w + MSG.payload / 8] = vAt < 0 ? 0n : BigInt(base + vAt);
-      words[w + MSG.len / 8] = BigInt(spans[i * 4 + 1]!);
-      words[w + MSG.key / 8] = kAt < 0 ? 0n : BigInt(base + kAt);
-      words[w + MSG.key_len / 8] = BigInt(spans[i * 4 + 3]!);
-      words[w + MSG._private / 8] = BigInt(ids + i);
+      if (vAt >= 0) {
+        const a = base + vAt;
+        u32[w + MSG.payload / 4] = a % TWO_32;
+        u32[w + MSG.payload / 4 + 1] = Math.floor(a / TWO_32);
+      }
+      u32[w + MSG.len / 4] = spans[i * 4 + 1]!;
+      if (kAt >= 0) {
+        const a = base + kAt;
+        u32[w + MSG.key / 4] = a % TWO_32;
+        u32[w + MSG.key / 4 + 1] = Math.floor(a / TWO_32);
+      }
+      u32[w + MSG.key_len / 4] = spans[i * 4 + 3]!;
+      u32[w + MSG._private / 4] = slot;
+      u32[w + MSG._private / 4 + 1] = i;
     }
     const structBytes = new Uint8Array(structs);
     const enqueued = lib().rd_kafka_produce_batch(rkt as never, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, structBytes, n);
-    const errs = new Int32Array(structs);
-    for (let i = 0; i < n; i++) {
-      const code = enqueued === n ? 0 : errs[(i * MSG.size) / 4]!;
-      if (code !== 0) this.settleBatch(batch, i, null, new KafkaError(code));
-      else this.pending.set(ids + i, { batch, index: i });
+    if (enqueued !== n) {
+      // Some were refused (e.g. QUEUE_FULL): their err field says which; they settle now.
+      const errs = new Int32Array(structs);
+      for (let i = 0; i < n; i++) {
+        const code = errs[(i * MSG.size) / 4 + MSG.err / 4]!;
+        if (code !== 0) this.settleBatch(batch, i, null, new KafkaError(code));
+      }
     }
-    this.schedule();
+    this.track(slot, batch, enqueued);
     return promise;
   }
 
   /** Waits (without blocking the event loop) until every queued message was delivered or failed. */
   async flush(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs;
-    while (this.outstanding() > 0 || this.pending.size > 0) {
+    while (this.outstanding() > 0 || this.open > 0) {
       this.poll();
       if (performance.now() >= deadline) {
         throw new KafkaError(ERR._TIMED_OUT, `flush: ${this.outstanding()} message(s) still queued after ${timeoutMs} ms`);
@@ -252,7 +296,7 @@ export class Producer {
       // Undeliverable messages: purge them so their promises reject (_PURGE_QUEUE / _PURGE_INFLIGHT) now.
       lib().rd_kafka_purge(this.rk as never, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT | RD_KAFKA_PURGE_F_NON_BLOCKING);
       const until = performance.now() + 2000;
-      while (this.pending.size > 0 && performance.now() < until) {
+      while (this.open > 0 && performance.now() < until) {
         this.poll();
         await Bun.sleep(5);
       }
@@ -260,10 +304,13 @@ export class Producer {
     this.closed = true;
     clearInterval(this.idleTimer);
     clearTimeout(this.timer);
-    for (const [id, p] of this.pending) {
-      this.pending.delete(id);
-      this.settle(p, null, new KafkaError(ERR._DESTROY, "producer closed before delivery"));
+    const destroyed = new KafkaError(ERR._DESTROY, "producer closed before delivery");
+    for (const p of this.pending.values()) {
+      if (p.kind === "single") p.reject(destroyed);
+      else p.reject(p.error ?? destroyed);
     }
+    this.pending.clear();
+    this.open = 0;
     const l = lib();
     for (const rkt of this.topics.values()) l.rd_kafka_topic_destroy(rkt as never);
     this.topics.clear();
@@ -272,6 +319,20 @@ export class Producer {
   }
 
   // ---- internals ----
+
+  private slot(): number {
+    const slot = this.nextSlot;
+    this.nextSlot = slot === SLOT_LIMIT ? 1 : slot + 1;
+    return slot;
+  }
+
+  /** Registers a batch whose `enqueued` messages now wait for delivery reports (the rest already settled). */
+  private track(slot: number, batch: Batch, enqueued: number): void {
+    if (enqueued <= 0) return;
+    this.pending.set(slot, batch);
+    this.open += enqueued;
+    this.schedule();
+  }
 
   private refuse(): KafkaError | null {
     if (this.closed) return new KafkaError(ERR._DESTROY, "producer is closed");
@@ -288,7 +349,7 @@ export class Producer {
     return rkt;
   }
 
-  private produceOne(rkt: number, key: Bytes | null, value: Bytes | null, id: number): KafkaError | null {
+  private produceOne(rkt: number, key: Bytes | null, value: Bytes | null, slot: number): KafkaError | null {
     const s = this.scratch;
     const vLen = value == null ? 0 : s.put(value, 0);
     const kLen = key == null ? 0 : s.put(key, vLen);
@@ -301,13 +362,13 @@ export class Producer {
       vLen,
       (key == null ? null : base + vLen) as never,
       kLen,
-      id as never,
+      slot as never,
     );
     return rc === 0 ? null : new KafkaError(lib().rd_kafka_last_error());
   }
 
   /** rd_kafka_produceva: the only produce call that takes headers without varargs. */
-  private produceVa(rkt: number, key: Bytes | null, value: Bytes | null, headers: Record<string, Bytes>, id: number): KafkaError | null {
+  private produceVa(rkt: number, key: Bytes | null, value: Bytes | null, headers: Record<string, Bytes>, opaque: number | bigint): KafkaError | null {
     const s = this.scratch;
     const entries = Object.entries(headers);
     const count = 5 + entries.length;
@@ -343,14 +404,14 @@ export class Producer {
     vu(VTYPE.MSGFLAGS, RD_KAFKA_MSG_F_COPY);
     vu(VTYPE.VALUE, value == null ? 0 : base + vAt, vLen);
     vu(VTYPE.KEY, key == null ? 0 : base + kAt, kLen);
-    vu(VTYPE.OPAQUE, id);
+    vu(VTYPE.OPAQUE, opaque);
     for (const [nAt, hvAt, hvLen] of hdr) vu(VTYPE.HEADER, base + nAt, base + hvAt, hvLen);
     const err = lib().rd_kafka_produceva(this.rk as never, new Uint8Array(vus), count) as unknown as number;
     return takeError(err);
   }
 
   private schedule(): void {
-    if (this.timer === undefined && this.pending.size > 0 && !this.closed) {
+    if (this.timer === undefined && this.open > 0 && !this.closed) {
       this.timer = setTimeout(this.tick, this.pollIntervalMs);
     }
   }
@@ -384,37 +445,44 @@ export class Producer {
     for (;;) {
       // The event owns its messages; rd_kafka_event_message_array hands out the next slice of pointers.
       const n = Number(l.rd_kafka_event_message_array(ev as never, this.drArrayAddr as never, DR_ARRAY_SIZE));
+      const words = this.drWords;
+      let lastSlot = 0;
+      let p: Pending | undefined;
       for (let i = 0; i < n; i++) {
-        const m = Number(this.drArray[i]);
-        const id = Number(read.ptr(m as never, MSG._private));
-        const p = this.pending.get(id);
+        const m = words[2 * i]! + words[2 * i + 1]! * TWO_32;
+        const slot = read.u32(m as never, MSG._private);
+        // Reports of one batch arrive together: look its entry up once per run of equal slots.
+        if (slot !== lastSlot) {
+          lastSlot = slot;
+          p = this.pending.get(slot);
+        }
         if (!p) continue;
-        this.pending.delete(id);
+        this.open--;
         const code = read.i32(m as never, MSG.err);
-        if (code !== 0) {
-          this.settle(p, null, new KafkaError(code));
-        } else {
-          const topic = "batch" in p ? p.batch.topic : p.topic;
-          this.settle(p, { topic, partition: read.i32(m as never, MSG.partition), offset: read.i64(m as never, MSG.offset) }, null);
+        const err = code === 0 ? null : new KafkaError(code);
+        const report = err ? null : { topic: p.topic, partition: read.i32(m as never, MSG.partition), offset: read.i64(m as never, MSG.offset) };
+        if (p.kind === "single") {
+          this.pending.delete(slot);
+          if (err) p.reject(err);
+          else p.resolve(report!);
+          p = undefined;
+        } else if (this.settleBatch(p, read.u32(m as never, MSG._private + 4), report, err)) {
+          this.pending.delete(slot);
+          p = undefined;
         }
       }
       if (n < DR_ARRAY_SIZE) return;
     }
   }
 
-  private settle(p: Pending, report: DeliveryReport | null, err: KafkaError | null): void {
-    if ("batch" in p) this.settleBatch(p.batch, p.index, report, err);
-    else if (err) p.reject(err);
-    else p.resolve(report!);
-  }
-
-  private settleBatch(b: Batch, index: number, report: DeliveryReport | null, err: KafkaError | null): void {
+  /** Records one message's outcome; true when it was the batch's last and the batch promise settled. */
+  private settleBatch(b: Batch, index: number, report: DeliveryReport | null, err: KafkaError | null): boolean {
     if (err) b.error ??= err;
     else b.reports[index] = report!;
-    if (--b.remaining === 0) {
-      if (b.error) b.reject(b.error);
-      else b.resolve(b.reports);
-    }
+    if (--b.remaining > 0) return false;
+    if (b.error) b.reject(b.error);
+    else b.resolve(b.reports);
+    return true;
   }
 
   private error(ev: number): void {
