@@ -3,7 +3,7 @@
  * deliveries that must be confirmed before those offsets may be committed.
  */
 import type { TopicPartitionOffset } from "../../lib/kafka/types.ts";
-import type { EventRow } from "./rows.ts";
+import type { EventRow } from "../../lib/events/event-row.ts";
 
 export interface BatchLimits {
   maxRows: number;

@@ -15,7 +15,8 @@ import { Batch, type BatchLimits } from "./batch.ts";
 import type { RowSink } from "./clickhouse-sink.ts";
 import type { DeadLetters } from "./dead-letters.ts";
 import type { ConsumerMetrics } from "./metrics.ts";
-import { clickhouseDateTime, toRow } from "./rows.ts";
+import { clickhouseDateTime } from "../../lib/events/event-row.ts";
+import { toRow } from "./rows.ts";
 
 export interface IngestOptions {
   limits: BatchLimits;

@@ -4,7 +4,8 @@
  * being inserted, so generation and the server's parsing overlap on a 2-core machine.
  */
 import type { ClickHouse } from "../clickhouse/client.ts";
-import { toEventRow, type EventRow, type GeneratedEvent } from "./generator.ts";
+import type { EventRow } from "./event-row.ts";
+import { toEventRow, type GeneratedEvent } from "./generator.ts";
 
 export interface LoadOptions {
   table?: string;

@@ -12,6 +12,8 @@
  *   - optional duplicates: the same event (same uuid) emitted twice, as an at-least-once pipeline would.
  */
 
+import { clickhouseDateTime, type EventRow, propertyArrays, propertyText } from "./event-row.ts";
+
 export type PropertyValue = string | number | boolean;
 
 export interface GeneratedEvent {
@@ -104,10 +106,7 @@ const PLANS = [
 const PATHS = ["/", "/pricing", "/docs", "/docs/funnels", "/blog/o'reilly", "/signup?ref=a\\b", "/app"];
 const REFERRERS = ["https://google.com", "https://news.ycombinator.com", "$direct"];
 
-/** Stored text of a property value: strings as they are, numbers and booleans as their JSON text. */
-export function propertyText(value: PropertyValue): string {
-  return typeof value === "string" ? value : JSON.stringify(value);
-}
+export { propertyText };
 
 /** Yields the events user by user; each user's events in time order. */
 export function* generateEvents(opts: GeneratorOptions): Generator<GeneratedEvent> {
@@ -168,31 +167,9 @@ export function* generateEvents(opts: GeneratorOptions): Generator<GeneratedEven
   }
 }
 
-/** A row of analytics.events as JSONEachRow accepts it. */
-export interface EventRow {
-  uuid: string;
-  team_id: number;
-  event: string;
-  distinct_id: string;
-  timestamp: string;
-  properties: string;
-  prop_keys: string[];
-  prop_values: string[];
-  ip: string;
-  received_at: string;
-  kafka_partition: number;
-  kafka_offset: number;
-}
-
-/** `YYYY-MM-DD hh:mm:ss` in UTC: the text form every ClickHouse version parses for DateTime('UTC'). */
-export function dateTimeText(unixSeconds: number): string {
-  const iso = new Date(unixSeconds * 1000).toISOString();
-  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
-}
-
 export function toEventRow(e: GeneratedEvent, offset = 0): EventRow {
-  const keys = Object.keys(e.properties);
-  const ts = dateTimeText(e.timestamp);
+  const { keys, values } = propertyArrays(e.properties);
+  const ts = clickhouseDateTime(e.timestamp * 1000);
   return {
     uuid: e.uuid,
     team_id: e.teamId,
@@ -201,9 +178,10 @@ export function toEventRow(e: GeneratedEvent, offset = 0): EventRow {
     timestamp: ts,
     properties: JSON.stringify(e.properties),
     prop_keys: keys,
-    prop_values: keys.map((k) => propertyText(e.properties[k]!)),
+    prop_values: values,
     ip: "",
     received_at: ts,
+    inserted_at: ts,
     kafka_partition: 0,
     kafka_offset: offset,
   };

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { Batch } from "../../apps/consumer/batch.ts";
-import { clickhouseDateTime, propertyValue, toRow } from "../../apps/consumer/rows.ts";
+import { toRow } from "../../apps/consumer/rows.ts";
+import { clickhouseDateTime, propertyText as propertyValue } from "../../lib/events/event-row.ts";
 import { decodeCapturedEvent } from "../../lib/events/captured-event.ts";
 
 describe("rows", () => {

@@ -1,0 +1,40 @@
+/**
+ * A row of the ClickHouse `events` table as JSONEachRow accepts it on every ClickHouse version, and the text
+ * forms its columns need. Written by the consumer (from Kafka) and by the seed loader (from the generator).
+ */
+
+export interface EventRow {
+  uuid: string;
+  team_id: number;
+  event: string;
+  distinct_id: string;
+  timestamp: string;
+  properties: string;
+  prop_keys: string[];
+  prop_values: string[];
+  ip: string;
+  received_at: string;
+  /** Sent explicitly: ClickHouse 18.16 fills an omitted JSONEachRow field with zero, not the column DEFAULT. */
+  inserted_at: string;
+  kafka_partition: number;
+  kafka_offset: number;
+}
+
+/** "YYYY-MM-DD hh:mm:ss" in UTC: the text DateTime('UTC') parses in JSONEachRow on every ClickHouse version. */
+export function clickhouseDateTime(at: string | number | Date): string {
+  const iso = new Date(at).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+}
+
+/** Stored text of a property value: strings as they are, everything else as its JSON text. */
+export function propertyText(value: unknown): string {
+  return typeof value === "string" ? value : (JSON.stringify(value) ?? "null");
+}
+
+/** Top-level property keys and their values' text, the parallel arrays filters and breakdowns read. */
+export function propertyArrays(properties: Record<string, unknown>): { keys: string[]; values: string[] } {
+  const keys = Object.keys(properties);
+  const values = new Array<string>(keys.length);
+  for (let i = 0; i < keys.length; i++) values[i] = propertyText(properties[keys[i]!]);
+  return { keys, values };
+}
