@@ -1,6 +1,6 @@
 /** Consumer configuration: one valibot schema over the environment; CONSUMER_KAFKA_* passes to librdkafka. */
 import * as v from "valibot";
-import { httpUrl, identifier, int, kafkaProperties, loadConfig, logLevel, port, str } from "../../lib/config/env.ts";
+import { ConfigError, httpUrl, identifier, int, kafkaProperties, loadConfig, logLevel, port, str } from "../../lib/config/env.ts";
 
 const schema = v.object({
   CONSUMER_PORT: port(8002),
@@ -28,10 +28,17 @@ export type ConsumerConfig = v.InferOutput<typeof schema> & { kafka: Record<stri
 
 export function loadConsumerConfig(env: Record<string, string | undefined> = process.env): ConsumerConfig {
   const config = loadConfig(schema, env);
-  const kafka = {
+  const kafka: Record<string, string> = {
     "bootstrap.servers": "127.0.0.1:9092",
     "group.id": "event-consumers",
     ...kafkaProperties("CONSUMER_KAFKA", env),
   };
+  // A revoke that cannot flush in time drops the uncommitted batch for redelivery; that is only safe when a
+  // rebalance takes every partition away (eager protocols), never with cooperative-sticky's partial revokes.
+  if (/cooperative/i.test(kafka["partition.assignment.strategy"] ?? "")) {
+    throw new ConfigError([
+      `CONSUMER_KAFKA_PARTITION_ASSIGNMENT_STRATEGY: expected an eager strategy (range, roundrobin) (got "${kafka["partition.assignment.strategy"]}")`,
+    ]);
+  }
   return { ...config, kafka };
 }

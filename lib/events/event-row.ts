@@ -22,6 +22,10 @@ export interface EventRow {
 
 /** "YYYY-MM-DD hh:mm:ss" in UTC: the text DateTime('UTC') parses in JSONEachRow on every ClickHouse version. */
 export function clickhouseDateTime(at: string | number | Date): string {
+  // Capture writes toISOString() text ("2026-11-27T21:00:00.000Z"): slice it instead of a Date round trip.
+  if (typeof at === "string" && at.length === 24 && at.charCodeAt(23) === 90 /* Z */ && at.charCodeAt(10) === 84 /* T */) {
+    return `${at.slice(0, 10)} ${at.slice(11, 19)}`;
+  }
   const iso = new Date(at).toISOString();
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
 }

@@ -60,4 +60,10 @@ describe("configuration", () => {
     expect(code).not.toBe(0);
     expect(err).toMatch(/linger\.ms|queue\.buffering\.max\.ms/);
   }, 30_000);
+
+  test("consumer refuses a cooperative assignment strategy at start-up", async () => {
+    const { code, err } = await startWith("consumer", { CONSUMER_KAFKA_PARTITION_ASSIGNMENT_STRATEGY: "cooperative-sticky", CONSUMER_PORT: "18998" });
+    expect(code).not.toBe(0);
+    expect(err).toContain("CONSUMER_KAFKA_PARTITION_ASSIGNMENT_STRATEGY: expected an eager strategy");
+  }, 30_000);
 });
