@@ -5,9 +5,9 @@
  * (in-process Bun.serve on an ephemeral port, real PostgreSQL key lookup, result cache off) with 1 and 8 concurrent
  * clients, and the same SQL run directly against ClickHouse with the same concurrency, alternating request by
  * request with the API calls. Prints a
- * table and writes bench/results/query-<time>.json.
+ * table and writes bench/results/query-<time>.json (bench/lib/results.ts: machine, versions, commit).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeResult } from "../lib/results.ts";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Registry } from "prom-client";
@@ -161,29 +161,13 @@ const lines = [
 ];
 console.log(`latency in ms; ${shape.events} events, ${shape.users} users, ${shape.days} days; cache off\n` + lines.join("\n"));
 
-const version = ((await (await ch.query({ query: "SELECT version() AS v", format: "JSONEachRow" })).json()) as { v: string }[])[0]!.v;
-const dir = join(import.meta.dir, "../results");
-mkdirSync(dir, { recursive: true });
-const file = join(dir, `query-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-writeFileSync(
-  file,
-  JSON.stringify(
-    {
-      benchmark: "query",
-      at: new Date().toISOString(),
-      clickhouse_version: version,
-      bun: Bun.version,
-      cpus: navigator.hardwareConcurrency,
-      dataset: { ...shape, team_id: teamId },
-      targets: { trend_p95_ms: 200, funnel_p95_ms: 1500, api_overhead_max: 0.1, seed_slo: { trend_p95_ms: 2000, funnel_p95_ms: 10000 } },
-      note: "api = wall time of a request through the HTTP API (auth, validation, SQL, JSON); raw = the same SQL through @clickhouse/client-web; same process, same run, alternating request by request",
-      loadavg_at_end: (await Bun.file("/proc/loadavg").text()).trim(),
-      results,
-    },
-    null,
-    2,
-  ),
-);
+const file = await writeResult("query", {
+  dataset: { ...shape, team_id: teamId },
+  targets: { trend_p95_ms: 200, funnel_p95_ms: 1500, api_overhead_max: 0.1, seed_slo: { trend_p95_ms: 2000, funnel_p95_ms: 10000 } },
+  note: "api = wall time of a request through the HTTP API (auth, validation, SQL, JSON); raw = the same SQL through @clickhouse/client-web; same process, same run, alternating request by request",
+  loadavg_at_end: (await Bun.file("/proc/loadavg").text()).trim(),
+  results,
+});
 console.error(`wrote ${file}`);
 await server.stop();
 await Promise.allSettled([ch.close(), pg.end({ timeout: 2 })]);
