@@ -8,7 +8,6 @@
  * table and writes bench/results/query-<time>.json (bench/lib/results.ts: machine, versions, commit).
  */
 import { writeResult } from "../lib/results.ts";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Registry } from "prom-client";
 import { createQueryApp } from "../../apps/query/app.ts";
