@@ -109,6 +109,10 @@ export function startCaptureService(config: CaptureConfig, logger: Logger): Capt
     fetch: app.fetch,
     // Bun refuses larger bodies itself; below this our handler answers with a JSON 413 naming the route's cap.
     maxRequestBodySize: Math.max(config.CAPTURE_MAX_BATCH_BYTES, config.CAPTURE_MAX_REQUEST_BYTES) + 65_536,
+    // Keep-alive connections outlive clients' and proxies' own idle timeouts (typically 60-90 s): a server that
+    // closes first races the client's next request on that connection, which then fails with EOF (seen under
+    // load with Bun's default of 10 s).
+    idleTimeout: 120,
   });
   logger.info(
     { port: server.port, topic: config.CAPTURE_EVENTS_TOPIC, rateLimit: config.CAPTURE_RATE_LIMIT, librdkafka: librdkafkaVersion() },

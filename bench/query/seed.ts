@@ -23,12 +23,13 @@ import type { GeneratedEvent } from "../../lib/events/generator.ts";
 export const SEED_PROJECT_FILE = join(process.env.INGEST_STATE_DIR ?? join(import.meta.dir, "../../.local"), "seed-project.json");
 
 /** Records the seeded project for the stress scripts, with a newly issued secret key (only its hash is stored). */
-async function recordProject(pg: ReturnType<typeof createPostgres>, id: number, shape: SeedShape): Promise<void> {
+async function recordProject(pg: ReturnType<typeof createPostgres>, id: number, shape: SeedShape): Promise<string> {
   const [row] = await pg<{ token: string }[]>`SELECT token FROM projects WHERE id = ${id}`;
   const key = await rotateKey(pg, id);
   await mkdir(dirname(SEED_PROJECT_FILE), { recursive: true });
   await Bun.write(SEED_PROJECT_FILE, `${JSON.stringify({ id, token: row!.token, secret_key: key, shape }, null, 2)}\n`);
   console.error(`project ${id} recorded in ${SEED_PROJECT_FILE}`);
+  return key;
 }
 
 /** The PostHog shape capture accepts, with the generator's uuid and timestamp kept. */
@@ -70,7 +71,7 @@ async function sendViaCapture(captureUrl: string, token: string, events: Iterabl
   return sent;
 }
 
-export async function seed(shape: SeedShape & { batch: number; via?: "direct" | "capture"; captureUrl?: string }): Promise<{ teamId: number; reused: boolean }> {
+export async function seed(shape: SeedShape & { batch: number; via?: "direct" | "capture"; captureUrl?: string }): Promise<{ teamId: number; reused: boolean; secretKey: string }> {
   const ch = createClickHouse({
     url: process.env.CLICKHOUSE_URL ?? "http://127.0.0.1:8123",
     database: process.env.CLICKHOUSE_DATABASE ?? "analytics",
@@ -83,8 +84,7 @@ export async function seed(shape: SeedShape & { batch: number; via?: "direct" | 
     const existing = Number(((await rs.json()) as { n: string }[])[0]?.n ?? 0);
     if (existing === shape.events) {
       console.error(`project ${id} already holds ${existing} events: reusing them`);
-      await recordProject(pg, id, shape);
-      return { teamId: id, reused: true };
+      return { teamId: id, reused: true, secretKey: await recordProject(pg, id, shape) };
     }
     if (existing > 0) {
       throw new Error(
@@ -111,8 +111,7 @@ export async function seed(shape: SeedShape & { batch: number; via?: "direct" | 
     }
     process.stderr.write("\n");
     console.error(`${shape.via === "capture" ? "sent" : "loaded"} ${n.toLocaleString("en")} events for project ${id} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    await recordProject(pg, id, shape);
-    return { teamId: id, reused: false };
+    return { teamId: id, reused: false, secretKey: await recordProject(pg, id, shape) };
   } finally {
     await Promise.allSettled([ch.close(), pg.end({ timeout: 2 })]);
   }
