@@ -2,7 +2,7 @@
  * `make stress-query`: repeated trend and funnel requests at a constant arrival rate (vegeta), the runbook's
  * query stress procedure. Pass: trend p95 < 2 s, funnel p95 < 10 s, no errors.
  *
- *   RATE=4 DURATION=60s MIX=trend:2,breakdown:1,funnel:1 CACHE_BUST=1 make stress-query
+ *   RATE=1 DURATION=60s MIX=trend:3,funnel:1 CACHE_BUST=1 make stress-query   (breakdown:N adds breakdown trends)
  *
  * The project is QUERY_KEY's, or the one `bun run seed` recorded in .local/seed-project.json (the seeded
  * 10M-event dataset). CACHE_BUST=1 (default) sends Cache-Control: no-cache so every request reaches ClickHouse.
@@ -17,7 +17,7 @@ import { parseDuration } from "../bench/stress/setup.ts";
 const env = process.env;
 const ROOT = join(import.meta.dir, "..");
 const queryUrl = env.QUERY_URL ?? "http://127.0.0.1:8001";
-const rate = Number(env.RATE ?? 4);
+const rate = Number(env.RATE ?? 1);
 const durationS = parseDuration(env.DURATION ?? "60s");
 const cacheBust = (env.CACHE_BUST ?? "1") !== "0";
 const limits = { trend: Number(env.TREND_P95_MS ?? 2000), breakdown: Number(env.TREND_P95_MS ?? 2000), funnel: Number(env.FUNNEL_P95_MS ?? 10_000) };
@@ -31,7 +31,7 @@ function queryKey(): string {
 
 type Kind = keyof typeof limits;
 const mix: Kind[] = [];
-for (const part of (env.MIX ?? "trend:2,breakdown:1,funnel:1").split(",")) {
+for (const part of (env.MIX ?? "trend:3,funnel:1").split(",")) {
   const [kind, weight] = part.split(":");
   if (!(kind! in limits)) throw new Error(`MIX: unknown kind ${kind} (trend, breakdown, funnel)`);
   for (let i = 0; i < Number(weight ?? 1); i++) mix.push(kind as Kind);
@@ -46,7 +46,7 @@ const paths: Record<Kind, string> = { trend: "/api/trends", breakdown: "/api/tre
 
 const key = queryKey();
 const kinds: Kind[] = [];
-console.log(`stress-query: ${queryUrl}, ${rate} req/s for ${durationS}s, mix ${env.MIX ?? "trend:2,breakdown:1,funnel:1"}, cache ${cacheBust ? "bypassed" : "allowed"}`);
+console.log(`stress-query: ${queryUrl}, ${rate} req/s for ${durationS}s, mix ${env.MIX ?? "trend:3,funnel:1"}, cache ${cacheBust ? "bypassed" : "allowed"}`);
 const resultsPath = join(ROOT, ".local", `stress-query-${Date.now()}.bin`);
 const overall = await attack({
   rate,
