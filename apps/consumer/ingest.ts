@@ -62,7 +62,14 @@ export class Ingest {
   /** Give this to the Consumer: the pending batch is flushed and committed before partitions go away. */
   readonly onRebalance = async (ev: RebalanceEvent): Promise<void> => {
     this.log.info({ kind: ev.kind, partitions: ev.partitions.length }, "rebalance");
-    if (ev.kind !== "revoke") return;
+    if (ev.kind === "assign") {
+      // A new assignment starts unpaused; the next failing insert pauses it again.
+      if (this.paused) {
+        this.paused = false;
+        this.metrics.paused.set(0);
+      }
+      return;
+    }
     try {
       await this.flush(performance.now() + this.opts.revokeFlushTimeoutMs);
     } catch (err) {
@@ -83,13 +90,19 @@ export class Ingest {
 
   /** Stops polling, flushes and commits what was read, leaves the group. */
   async stop(timeoutMs = 30_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    // The loop may be waiting on a batch that retries while ClickHouse is down: bound that wait too.
+    this.deadline = deadline;
     this.running = false;
     await this.loop;
     try {
-      await this.flush(performance.now() + timeoutMs);
+      await this.flush(deadline);
     } catch (err) {
       this.log.error({ err: String(err) }, "stop: final batch not flushed; it will be redelivered");
     }
+    // Whatever is left was not stored: the revoke that close() triggers must not commit past it.
+    this.batch = new Batch();
+    this.dead = [];
     await this.consumer.close();
   }
 
@@ -133,7 +146,7 @@ export class Ingest {
 
   /** Sends the pending batch once the previous one is stored and committed; returns without waiting for it. */
   private async dispatch(): Promise<void> {
-    if (this.inflight) await this.inflight;
+    await this.settleInflight();
     if (this.batch.empty) return;
     const batch = this.batch;
     const dead = this.dead;
@@ -155,11 +168,25 @@ export class Ingest {
   async flush(deadline: number): Promise<void> {
     this.deadline = deadline;
     try {
-      if (this.inflight) await this.inflight;
       await this.dispatch();
-      if (this.inflight) await this.inflight;
+      await this.settleInflight();
     } finally {
       this.deadline = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  /**
+   * Waits for the batch in flight. If it was given up (a deadline passed), everything read after it is dropped
+   * too: committing a later batch would move the group's offset past rows that were never stored.
+   */
+  private async settleInflight(): Promise<void> {
+    if (!this.inflight) return;
+    try {
+      await this.inflight;
+    } catch (err) {
+      this.batch = new Batch();
+      this.dead = [];
+      throw err;
     }
   }
 

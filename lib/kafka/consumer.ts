@@ -241,10 +241,12 @@ export class Consumer {
     if (n <= 0) return [];
     this.counters.taken += n;
     const out: ConsumedMessage[] = [];
+    let failure: unknown;
     for (let i = 0; i < n; i++) {
       const m = Number(this.msgArray[i]);
       try {
-        if (discard) continue;
+        // After a failure, the rest of the batch is only handed back to librdkafka (never leaked).
+        if (discard || failure !== undefined) continue;
         const err = read.i32(m as never, MSG.err);
         if (err !== 0) {
           if (err !== ERR._PARTITION_EOF) {
@@ -255,11 +257,14 @@ export class Consumer {
           continue;
         }
         out.push(this.decode(m));
+      } catch (err) {
+        failure = err;
       } finally {
         l.rd_kafka_message_destroy(m as never);
         this.counters.destroyed++;
       }
     }
+    if (failure !== undefined) throw failure;
     return out;
   }
 

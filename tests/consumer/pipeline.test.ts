@@ -168,4 +168,30 @@ describe("consumer pipeline", () => {
     expect(app.output()).toContain("paused partitions");
     expect(await app.stop()).toBe(0);
   }, 300_000);
+
+  test("SIGTERM while ClickHouse is down: exits within its stop budget and commits nothing past unstored rows", async () => {
+    const topic = uniqueName("t-stopdown");
+    const group = uniqueName("g");
+    const team = uniqueTeamId();
+    let expected = await produceEvents(topic, team, 2_000);
+    const env = { CONSUMER_RETRY_MAX_BACKOFF_MS: "1000", CONSUMER_BATCH_LINGER_MS: "300" };
+    const first = await consumer(topic, group, env);
+    await waitFor("first events inserted", 60_000, async () => (await totals(team)).distinct === 2_000);
+    await stack("stop", "clickhouse");
+    try {
+      expected = mergeCounts(expected, await produceEvents(topic, team, 5_000, 2_000));
+      // Let the consumer read them, fail its insert and fill the next batch behind it.
+      await waitFor("consumer paused", 20_000, () => first.output().includes("paused partitions"));
+      await Bun.sleep(1_500);
+      const started = Date.now();
+      expect(await first.stop()).toBe(0);
+      // ingest.stop's 30 s budget plus leaving the group.
+      expect(Date.now() - started).toBeLessThan(45_000);
+    } finally {
+      await stack("start", "clickhouse");
+    }
+    await consumer(topic, group, env);
+    await waitFor("every event inserted by the next member", 90_000, async () => (await totals(team)).distinct === sum(expected), 500);
+    expect(await distinctCounts(team)).toEqual(expected);
+  }, 240_000);
 });
