@@ -8,6 +8,7 @@
  * event is `head + crypto.randomUUID() + tail` (uuids must be unique: the table is a ReplacingMergeTree on uuid).
  */
 import { type CapturedEvent, encodeCapturedEvent } from "../../lib/events/captured-event.ts";
+import { createRng } from "../../lib/events/generator.ts";
 
 const EVENTS = [
   ["$pageview", 50],
@@ -35,18 +36,6 @@ const SYSTEMS = [
 const PATHS = ["/", "/pricing", "/docs/getting-started", "/blog/how-we-scaled-ingestion", "/signup", "/app/dashboard", "/app/insights/trends", "/checkout"];
 const REFERRERS = ["$direct", "https://www.google.com/", "https://news.ycombinator.com/", "https://twitter.com/", "https://github.com/"];
 const FLAGS = ["new-onboarding", "beta-query-engine", "pricing-v3", "dark-mode"];
-
-/** mulberry32: deterministic templates for a given seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(r: () => number, xs: readonly T[]): T {
   return xs[Math.floor(r() * xs.length)]!;
@@ -126,7 +115,7 @@ export class EventTemplates {
   private next = 0;
 
   constructor(team: number, size = 4096, seed = 42, at = new Date()) {
-    const r = rng(seed);
+    const r = createRng(seed);
     for (let i = 0; i < size; i++) {
       // Spread event times over the last hour, like a live stream.
       const e = realisticEvent(team, r, new Date(at.getTime() - Math.floor(r() * 3_600_000)));
@@ -153,4 +142,3 @@ export class EventTemplates {
   }
 }
 
-export { rng };

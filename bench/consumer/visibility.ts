@@ -12,7 +12,8 @@
 import { Producer } from "../../lib/kafka/producer.ts";
 import { KAFKA } from "../../tests/support/stack.ts";
 import { chExec } from "./clickhouse.ts";
-import { realisticEvent, rng } from "./events.ts";
+import { createRng as rng } from "../../lib/events/generator.ts";
+import { realisticEvent } from "./events.ts";
 import { quantile } from "./stats.ts";
 import { encodeCapturedEvent } from "../../lib/events/captured-event.ts";
 
