@@ -5,6 +5,7 @@ import { createLogger } from "../../lib/log/logger.ts";
 import { createPostgres } from "../../lib/postgres/client.ts";
 import { createProject } from "../../lib/projects/create-project.ts";
 import type { Project } from "../../lib/projects/project.ts";
+import { freePort, waitFor } from "../support/stack.ts";
 
 export const POSTGRES_URL = process.env.POSTGRES_URL ?? "postgres://ingest:ingest@127.0.0.1:5432/ingest";
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -28,23 +29,8 @@ export function startTestCapture(env: Record<string, string> = {}): CaptureServi
   return { ...startCaptureService(config, createLogger("capture-test", config.LOG_LEVEL)), config };
 }
 
-export async function freePort(): Promise<number> {
-  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const port = s.port!;
-  await s.stop(true);
-  return port;
-}
+export { freePort };
 
 export async function waitReady(url: string, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    try {
-      const res = await fetch(`${url}/ready`);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (performance.now() > deadline) throw new Error(`${url}/ready not 200 within ${timeoutMs} ms`);
-    await Bun.sleep(100);
-  }
+  await waitFor(`${url}/ready to be 200`, timeoutMs, async () => (await fetch(`${url}/ready`)).status === 200, 100);
 }
