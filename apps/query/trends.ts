@@ -1,5 +1,6 @@
 /**
- * POST /api/trends: counts over time. One ClickHouse query per series (run concurrently), each one scan.
+ * POST /api/trends: counts over time. One ClickHouse query per distinct series (run concurrently; series that
+ * differ only in math share one), each one scan.
  *
  * Duplicates: rows with the same uuid can exist until ReplacingMergeTree merges them, so totals are
  * `uniqExact(uuid)`, never `count()`. Measured on 18.16, 2 shared cores, 10M events / 200k users (7-day daily
@@ -9,8 +10,8 @@
  *
  * Totals per series: `total`/`per_user_avg` are sums over buckets of distinct events; `unique_users` over the
  * range is the number of distinct users in the whole range (not the sum of the buckets), computed in the same
- * scan: ARRAY JOIN sends every row to its bucket and to an extra '' bucket holding the range total. (WITH TOTALS
- * would be cheaper, but current ClickHouse (chdb 3.4) writes broken JSON for an empty result with totals.)
+ * scan by merging the per-bucket uniqExact states (see trendSeriesSql). WITH TOTALS is avoided: current
+ * ClickHouse (chdb 3.4) writes broken JSON for an empty result with totals.
  *
  * Breakdowns: the breakdown value is the list of the properties' values (`$none` when unset). The top N values
  * by event volume in the range (ties by value) are kept; the rest are summed into `$other` by ClickHouse (so
