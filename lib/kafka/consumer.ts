@@ -38,6 +38,11 @@ export const CONSUMER_DEFAULTS: KafkaProps = {
   "fetch.max.bytes": 52_428_800,
   "max.partition.fetch.bytes": 4_194_304,
   "queued.max.messages.kbytes": 262_144,
+  // Let the broker gather a fetch instead of answering every poll with the few messages that arrived since the
+  // last one. Measured with capture at 4k events/s on the co-located stack: the broker's CPU 42% -> 27% of a core
+  // and the consumer's 15% -> 7%; events become visible at most 200 ms later (the consumer's linger is 1 s).
+  "fetch.min.bytes": 262_144,
+  "fetch.wait.max.ms": 200,
 };
 
 export interface ConsumerOptions {

@@ -38,7 +38,9 @@ export const PRODUCER_DEFAULTS: KafkaProps = {
   "enable.idempotence": true,
   // Same key -> same partition as the Java client (murmur2); keyless messages spread randomly.
   partitioner: "murmur2_random",
-  "linger.ms": 5,
+  // Fewer, fuller produce requests: measured with capture at 4k events/s on the co-located stack, linger 5 -> 20 ms
+  // took the broker from 27% to 15% of a core for +9 ms at p50.
+  "linger.ms": 20,
   "batch.num.messages": 10000,
   "queue.buffering.max.messages": 1_000_000,
   "queue.buffering.max.kbytes": 1_048_576,
