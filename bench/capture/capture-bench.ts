@@ -3,13 +3,17 @@
  *
  *   1. ceiling   - a bare Hono-on-Bun endpoint (bare-hono.ts) at saturation, same session
  *   2. single    - one event per request at fixed rates (RATES, default 100,1000,5000,10000,20000 req/s)
- *   3. saturation- one event per request at SATURATION_RATE (default 40000/s): what is actually served
- *   4. batches   - 100-event batches at BATCH_RATES (default 1000,2000,3000 req/s): events/s
+ *   3. saturation- one event per request, closed loop: SATURATION_WORKERS (default 512) connections each sending
+ *                  its next request as soon as the last was answered, so what is served is the maximum rate
+ *                  (the ceiling is measured the same way; an open-model attack far past the knee measures the
+ *                  backlog and its timeouts instead)
+ *   4. batches   - 100-event batches at BATCH_RATES (default 100,250,500,750,1000 req/s): events/s
  *
  * Prints a table, writes bench/results/capture-<time>.json and a latency-vs-rate SVG chart beside it.
  * Capture and the ceiling are started here as child processes on random ports (never 8000); the capture child
  * is apps/capture/main.ts with the default configuration (Kafka 127.0.0.1:9092, topic `events`).
- * STAGE_S (default 10) sets each stage's length.
+ * STAGE_S (default 10) sets each stage's length. Between stages the bench waits until capture's librdkafka queue
+ * is empty and SETTLE_S (default 3) more seconds, so one stage's backlog is not charged to the next.
  */
 import { join } from "node:path";
 import { lineChart, writeChart } from "../lib/chart.ts";
@@ -22,13 +26,15 @@ const env = process.env;
 const ROOT = join(import.meta.dir, "../..");
 let STAGE_S = Number(env.STAGE_S ?? 10);
 const RATES = (env.RATES ?? "100,1000,5000,10000,20000").split(",").map(Number);
-const SATURATION_RATE = Number(env.SATURATION_RATE ?? 40_000);
-const BATCH_RATES = (env.BATCH_RATES ?? "1000,2000,3000").split(",").map(Number);
+const SATURATION_WORKERS = Number(env.SATURATION_WORKERS ?? 512);
+const BATCH_RATES = (env.BATCH_RATES ?? "100,250,500,750,1000").split(",").map(Number);
+const SETTLE_S = Number(env.SETTLE_S ?? 3);
 const BATCH_SIZE = 100;
 const POSTGRES_URL = env.POSTGRES_URL ?? "postgres://ingest:ingest@127.0.0.1:5432/ingest";
 
 interface Stage {
   stage: string;
+  /** 0: closed loop (saturation, ceiling). */
   offered_rps: number;
   achieved_rps: number;
   ok_rps: number;
@@ -61,6 +67,18 @@ async function waitFor(url: string, timeoutMs: number): Promise<void> {
   }
 }
 
+/** Waits until capture's librdkafka queue is empty (its last stage's backlog delivered), then SETTLE_S more. */
+async function settle(port: number): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+    const depth = Number(/^capture_kafka_queue_depth(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+    if (depth === 0 || performance.now() > deadline) break;
+    await Bun.sleep(250);
+  }
+  await Bun.sleep(SETTLE_S * 1000);
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -85,7 +103,8 @@ async function run(stage: string, rate: number, eventsPerRequest: number, target
         "attack",
         "-format=json",
         `-targets=${targetsPath}`,
-        `-rate=${rate}/1s`,
+        // rate 0: closed loop, vegeta's workers each send the next request as soon as the last was answered.
+        ...(rate === 0 ? ["-rate=0", `-workers=${SATURATION_WORKERS}`, `-max-workers=${SATURATION_WORKERS}`] : [`-rate=${rate}/1s`]),
         `-duration=${STAGE_S}s`,
         "-timeout=10s",
         "-redirects=0",
@@ -119,12 +138,14 @@ async function run(stage: string, rate: number, eventsPerRequest: number, target
     status_codes: report_.status_codes,
   };
   console.log(
-    `${s.stage.padEnd(11)} ${String(s.offered_rps).padStart(6)}/s  served ${String(s.ok_rps).padStart(6)}/s  ` +
+    `${s.stage.padEnd(11)} ${offered(s).padStart(6)}/s  served ${String(s.ok_rps).padStart(6)}/s  ` +
       `events ${String(s.events_per_s).padStart(7)}/s  p50 ${fmt(s.p50_ms)}  p99 ${fmt(s.p99_ms)}  p99.9 ${fmt(s.p999_ms)}  non-202 ${s.non_202}`,
   );
   return s;
 }
 
+/** 0 = closed loop with SATURATION_WORKERS connections. */
+const offered = (s: Stage) => (s.offered_rps === 0 ? `max/${SATURATION_WORKERS}c` : String(s.offered_rps));
 const round = (x: number) => Math.round(x * 100) / 100;
 const fmt = (ms: number) => `${ms.toFixed(2).padStart(8)} ms`;
 
@@ -181,13 +202,17 @@ try {
   await run("warmup", 1000, 1, single(capturePort));
   await run("warmup", 100, BATCH_SIZE, batch);
   STAGE_S = saved;
-  stages.push(await run("ceiling", SATURATION_RATE, 1, single(barePort)));
-  for (const rate of RATES) stages.push(await run("single", rate, 1, single(capturePort)));
-  stages.push(await run("saturation", SATURATION_RATE, 1, single(capturePort)));
+  stages.push(await run("ceiling", 0, 1, single(barePort)));
+  await settle(capturePort);
+  for (const rate of RATES) {
+    stages.push(await run("single", rate, 1, single(capturePort)));
+    await settle(capturePort);
+  }
+  stages.push(await run("saturation", 0, 1, single(capturePort)));
+  await settle(capturePort);
   for (const rate of BATCH_RATES) {
-    stages.push(
-      await run("batch100", rate, BATCH_SIZE, batch),
-    );
+    stages.push(await run("batch100", rate, BATCH_SIZE, batch));
+    await settle(capturePort);
   }
 } finally {
   capture.kill("SIGTERM");
@@ -201,12 +226,18 @@ const saturation = stages.find((s) => s.stage === "saturation")!;
 const singles = stages.filter((s) => s.stage === "single");
 const batches = stages.filter((s) => s.stage === "batch100");
 const bestBatch = batches.reduce((a, b) => (b.events_per_s > a.events_per_s ? b : a), batches[0]!);
+// Sustained: every request answered 202 with p99 under the SLO's 200 ms (a stage can serve its offered rate while
+// its latency grows without bound).
+const sustainedBatch = batches
+  .filter((s) => s.non_202 === 0 && s.p99_ms < 200)
+  .reduce<Stage | undefined>((a, b) => (!a || b.events_per_s > a.events_per_s ? b : a), undefined);
 const at20k = singles.find((s) => s.offered_rps === 20_000);
 const summary = {
   ceiling_rps: ceiling.ok_rps,
   capture_saturation_rps: saturation.ok_rps,
   fraction_of_ceiling: round(saturation.ok_rps / Math.max(1, ceiling.ok_rps)),
   batch_events_per_s: bestBatch?.events_per_s ?? 0,
+  batch_sustained_events_per_s: sustainedBatch?.events_per_s ?? 0,
   targets: {
     single_20k_rps_p99_under_50ms: at20k ? at20k.ok_rps >= 19_000 && at20k.p99_ms < 50 : false,
     at_least_25pct_of_ceiling: saturation.ok_rps >= 0.25 * ceiling.ok_rps,
@@ -218,11 +249,11 @@ const summary = {
 console.log("\nstage        offered   served/s   events/s   p50 ms   p99 ms  p99.9 ms  non-202");
 for (const s of stages) {
   console.log(
-    `${s.stage.padEnd(11)} ${String(s.offered_rps).padStart(8)} ${String(s.ok_rps).padStart(10)} ${String(s.events_per_s).padStart(10)} ` +
+    `${s.stage.padEnd(11)} ${offered(s).padStart(8)} ${String(s.ok_rps).padStart(10)} ${String(s.events_per_s).padStart(10)} ` +
       `${s.p50_ms.toFixed(2).padStart(8)} ${s.p99_ms.toFixed(2).padStart(8)} ${s.p999_ms.toFixed(2).padStart(9)} ${String(s.non_202).padStart(8)}`,
   );
 }
-console.log(`\nceiling ${summary.ceiling_rps} req/s; capture saturation ${summary.capture_saturation_rps} req/s (${Math.round(summary.fraction_of_ceiling * 100)}% of ceiling); batches ${summary.batch_events_per_s} events/s`);
+console.log(`\nceiling ${summary.ceiling_rps} req/s; capture saturation ${summary.capture_saturation_rps} req/s (${Math.round(summary.fraction_of_ceiling * 100)}% of ceiling); batches ${summary.batch_events_per_s} events/s served, ${summary.batch_sustained_events_per_s} at p99 < 200 ms`);
 console.log("targets:", JSON.stringify(summary.targets));
 
 const path = await writeResult("capture", { stage_seconds: STAGE_S, stages, summary });
