@@ -65,9 +65,11 @@ const now = Date.now();
 function trendRaw(body: unknown) {
   const req = v.parse(TrendsRequestSchema, body);
   const range = resolveDateRange(req, req.timezone, now);
+  // Exactly what runTrends sends: one query per distinct SQL text (series differing only in math share one).
+  const queries = [...new Map(req.series.map((_, i) => trendSeriesSql(req, i, teamId, range)).map((q) => [q.text, q])).values()];
   return async () => {
     const started = performance.now();
-    await Promise.all(req.series.map((_, i) => run(trendSeriesSql(req, i, teamId, range))));
+    await Promise.all(queries.map((q) => run(q)));
     return performance.now() - started;
   };
 }
