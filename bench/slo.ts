@@ -37,8 +37,11 @@ export async function sloRows(): Promise<{ rows: string[][]; sources: ResultFile
   if (capture) {
     sources.push(capture.result);
     const f = capture.result.figures;
-    const passing = (f.stages as any[]).filter((s) => s.pass);
-    const best = passing.reduce((a: any, s: any) => (!a || s.events_per_s > a.events_per_s ? s : a), null);
+    // N: the highest rate up to which every stage passed, in offered order. At the knee a run can fail one
+    // rate and pass the next (noise on a shared machine); that later pass does not count.
+    const ordered = [...(f.stages as any[])].sort((a, b) => a.events_per_s - b.events_per_s);
+    const firstFail = ordered.findIndex((s) => !s.pass);
+    const best = (firstFail === -1 ? ordered : ordered.slice(0, firstFail)).at(-1) ?? null;
     rows.push([
       "Capture API",
       "≥ N events/s at p99 < 200 ms",

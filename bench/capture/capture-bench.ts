@@ -13,7 +13,7 @@
  * Capture and the ceiling are started here as child processes on random ports (never 8000); the capture child
  * is apps/capture/main.ts with the default configuration (Kafka 127.0.0.1:9092, topic `events`).
  * STAGE_S (default 10) sets each stage's length. Between stages the bench waits until capture's librdkafka queue
- * is empty and SETTLE_S (default 3) more seconds, so one stage's backlog is not charged to the next.
+ * is empty and the consumer group has caught up (settle()), so one stage's backlog is not charged to the next.
  */
 import { join } from "node:path";
 import { lineChart, writeChart } from "../lib/chart.ts";
@@ -21,6 +21,7 @@ import { writeResult } from "../lib/results.ts";
 import { encodeTarget, readResults, report, vegetaPath, type Report, type Target } from "../lib/vegeta.ts";
 import { createPostgres } from "../../lib/postgres/client.ts";
 import { createProject } from "../../lib/projects/create-project.ts";
+import { KafkaProbe } from "../../lib/kafka/probe.ts";
 
 const env = process.env;
 const ROOT = join(import.meta.dir, "../..");
@@ -29,6 +30,12 @@ const RATES = (env.RATES ?? "100,1000,5000,10000,20000").split(",").map(Number);
 const SATURATION_WORKERS = Number(env.SATURATION_WORKERS ?? 512);
 const BATCH_RATES = (env.BATCH_RATES ?? "100,250,500,750,1000").split(",").map(Number);
 const SETTLE_S = Number(env.SETTLE_S ?? 3);
+const SETTLE_TIMEOUT_S = Number(env.SETTLE_TIMEOUT_S ?? 120);
+const SETTLE_MAX_LAG = Number(env.SETTLE_MAX_LAG ?? 1000);
+const GROUP = env.CONSUMER_KAFKA_GROUP_ID ?? "event-consumers";
+const TOPIC = env.CAPTURE_EVENTS_TOPIC ?? "events";
+// Consumer lag between stages; metadata calls run in the probe's worker, off this event loop.
+const lagProbe = new KafkaProbe({ "bootstrap.servers": env.CAPTURE_KAFKA_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092" });
 const BATCH_SIZE = 100;
 const POSTGRES_URL = env.POSTGRES_URL ?? "postgres://ingest:ingest@127.0.0.1:5432/ingest";
 
@@ -67,14 +74,30 @@ async function waitFor(url: string, timeoutMs: number): Promise<void> {
   }
 }
 
-/** Waits until capture's librdkafka queue is empty (its last stage's backlog delivered), then SETTLE_S more. */
+/**
+ * Waits until the last stage's backlog is gone: capture's librdkafka queue empty and the consumer group
+ * (`CONSUMER_KAFKA_GROUP_ID`, default event-consumers) at most SETTLE_MAX_LAG behind, so the consumer's catching
+ * up is not charged to the next stage; then SETTLE_S more seconds. Gives up after SETTLE_TIMEOUT_S with a warning.
+ */
 async function settle(port: number): Promise<void> {
-  const deadline = performance.now() + 60_000;
+  const deadline = performance.now() + SETTLE_TIMEOUT_S * 1000;
+  let depth = Number.NaN;
+  let lag = Number.NaN;
   for (;;) {
-    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
-    const depth = Number(/^capture_kafka_queue_depth(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
-    if (depth === 0 || performance.now() > deadline) break;
-    await Bun.sleep(250);
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })
+      .then((r) => r.text())
+      .catch(() => "");
+    depth = Number(/^capture_kafka_queue_depth(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+    if (depth === 0) {
+      const partitions = await lagProbe.lag(GROUP, TOPIC, 5000).catch(() => null);
+      lag = partitions ? partitions.reduce((sum, p) => sum + Number(p.lag), 0) : Number.NaN;
+      if (lag <= SETTLE_MAX_LAG) break;
+    }
+    if (performance.now() > deadline) {
+      console.warn(`settle: gave up after ${SETTLE_TIMEOUT_S} s (capture queue ${depth}, consumer lag ${lag}); the next stage starts loaded`);
+      break;
+    }
+    await Bun.sleep(500);
   }
   await Bun.sleep(SETTLE_S * 1000);
 }
@@ -85,7 +108,8 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /**
- * One constant-rate vegeta attack over a fixed pool of targets, which vegeta cycles through (no -lazy): the
+ * One vegeta attack (constant rate, or closed loop when rate is 0) over a fixed pool of targets, which vegeta
+ * cycles through (no -lazy): the
  * benchmark process then generates nothing while the attack runs, so it does not compete for the 2 cores with
  * the server it measures.
  */
@@ -217,6 +241,7 @@ try {
 } finally {
   capture.kill("SIGTERM");
   bare.kill("SIGTERM");
+  lagProbe.close();
   await Promise.all([capture.exited, bare.exited]);
 }
 
