@@ -30,6 +30,16 @@ async function newest(prefix: string): Promise<{ file: string; result: ResultFil
 const link = (file: string) => `[${file}](../bench/results/${file})`;
 const ms = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? "n/a" : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(0)} ms`);
 
+/**
+ * N of the SLO table: the stage with the highest rate up to which every stage of the run passed, or null. Near
+ * the knee a run can fail one rate and pass the next (noise on a shared machine); that later pass does not count.
+ */
+export function captureN<S extends { events_per_s: number; pass: boolean }>(stages: readonly S[]): S | null {
+  const ordered = [...stages].sort((a, b) => a.events_per_s - b.events_per_s);
+  const firstFail = ordered.findIndex((s) => !s.pass);
+  return (firstFail === -1 ? ordered : ordered.slice(0, firstFail)).at(-1) ?? null;
+}
+
 export async function sloRows(): Promise<{ rows: string[][]; sources: ResultFile[] }> {
   const rows: string[][] = [];
   const sources: ResultFile[] = [];
@@ -37,11 +47,7 @@ export async function sloRows(): Promise<{ rows: string[][]; sources: ResultFile
   if (capture) {
     sources.push(capture.result);
     const f = capture.result.figures;
-    // N: the highest rate up to which every stage passed, in offered order. At the knee a run can fail one
-    // rate and pass the next (noise on a shared machine); that later pass does not count.
-    const ordered = [...(f.stages as any[])].sort((a, b) => a.events_per_s - b.events_per_s);
-    const firstFail = ordered.findIndex((s) => !s.pass);
-    const best = (firstFail === -1 ? ordered : ordered.slice(0, firstFail)).at(-1) ?? null;
+    const best = captureN(f.stages as any[]);
     rows.push([
       "Capture API",
       "≥ N events/s at p99 < 200 ms",
