@@ -11,8 +11,8 @@
  * partitions so librdkafka stops fetching: memory stays bounded.
  */
 import { decodeCapturedEvent } from "../../lib/events/captured-event.ts";
-import type { Consumer } from "../../lib/kafka/consumer.ts";
-import type { ConsumedMessage, RebalanceEvent } from "../../lib/kafka/types.ts";
+import { addRewind, PositionLostError, type Consumer } from "../../lib/kafka/consumer.ts";
+import type { ConsumedMessage, RebalanceEvent, TopicPartitionOffset } from "../../lib/kafka/types.ts";
 import type { Logger } from "../../lib/log/logger.ts";
 import { Batch, type BatchLimits } from "./batch.ts";
 import type { RowSink } from "./clickhouse-sink.ts";
@@ -27,9 +27,14 @@ export interface IngestOptions {
   revokeFlushTimeoutMs: number;
   /** Messages taken from librdkafka per poll. */
   pollMax?: number;
+  /**
+   * Consuming cannot go on without skipping messages (a fetch position could not be moved back). The loop has
+   * stopped polling; the caller should stop() (which commits only what was processed) and exit non-zero.
+   */
+  onFatal?: (err: unknown) => void;
 }
 
-type KafkaConsumer = Pick<Consumer, "poll" | "commit" | "pause" | "resume" | "assignment" | "close">;
+type KafkaConsumer = Pick<Consumer, "poll" | "commit" | "pause" | "resume" | "seek" | "assignment" | "close">;
 
 interface DeadLetter {
   message: ConsumedMessage;
@@ -110,15 +115,32 @@ export class Ingest {
     const { limits } = this.opts;
     const pollMax = this.opts.pollMax ?? 10_000;
     while (this.running) {
+      let messages: ConsumedMessage[] = [];
+      let next = 0;
       try {
-        const messages = await this.consumer.poll(pollMax);
+        messages = await this.consumer.poll(pollMax);
         const insertedAt = clickhouseDateTime(Date.now());
-        for (const m of messages) this.accept(m, insertedAt);
+        for (; next < messages.length; next++) this.accept(messages[next]!, insertedAt);
         if (this.batch.due(limits)) await this.dispatch();
         else if (messages.length === 0) await Bun.sleep(Math.min(10, limits.lingerMs));
       } catch (err) {
-        // Unexpected: keep the process alive (no crash loop) and try again shortly.
-        this.log.error({ err: String(err) }, "ingest loop error");
+        // Unexpected. Polled messages not yet accepted must be read again, or a later commit would move past
+        // them: seek their partitions back, keep the process alive (no crash loop) and try again shortly.
+        // (lib/kafka seeks back by itself when it cannot hand a batch out.)
+        const rewind = rewindPositions(messages.slice(next));
+        try {
+          if (err instanceof PositionLostError) throw err;
+          this.consumer.seek(rewind);
+        } catch (fatal) {
+          this.log.fatal({ err: String(fatal), cause: String(err) }, "ingest stopped: consuming on would skip messages");
+          this.running = false;
+          this.opts.onFatal?.(fatal);
+          return;
+        }
+        this.log.error(
+          { err: String(err), rewound: messages.length - next, from: rewind.map((p) => `${p.topic}[${p.partition}]@${p.offset}`) },
+          "ingest loop error",
+        );
         await Bun.sleep(500);
       }
     }
@@ -246,4 +268,11 @@ export class Ingest {
     this.metrics.paused.set(paused ? 1 : 0);
     this.log.info({ partitions: parts.length }, paused ? "paused partitions: ClickHouse failing" : "resumed partitions");
   }
+}
+
+/** Where each partition's part of `messages` starts. */
+export function rewindPositions(messages: readonly ConsumedMessage[]): TopicPartitionOffset[] {
+  const at = new Map<string, TopicPartitionOffset>();
+  for (const m of messages) addRewind(at, m.topic, m.partition, m.offset);
+  return [...at.values()];
 }

@@ -33,6 +33,8 @@ const ingest = new Ingest(new ClickHouseSink(ch), new DeadLetters(producer, conf
   limits: { maxRows: config.CONSUMER_BATCH_MAX_ROWS, maxBytes: config.CONSUMER_BATCH_MAX_BYTES, lingerMs: config.CONSUMER_BATCH_LINGER_MS },
   retryMaxBackoffMs: config.CONSUMER_RETRY_MAX_BACKOFF_MS,
   revokeFlushTimeoutMs: config.CONSUMER_REVOKE_FLUSH_TIMEOUT_MS,
+  // Exit non-zero after committing what was processed: a restart resumes from the committed offsets.
+  onFatal: () => void shutdown("fatal", 1),
 });
 const consumer = new Consumer(config.kafka, {
   onRebalance: ingest.onRebalance,
@@ -71,7 +73,7 @@ const lagTimer = setInterval(async () => {
 log.info({ port: server.port, group: config.kafka["group.id"], topic: config.CONSUMER_EVENTS_TOPIC, librdkafka: librdkafkaVersion() }, "consumer started");
 
 let stopping = false;
-async function shutdown(signal: string): Promise<void> {
+async function shutdown(signal: string, exitCode = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
   accepting = false;
@@ -82,7 +84,7 @@ async function shutdown(signal: string): Promise<void> {
   probe.close();
   server.stop();
   log.info("stopped");
-  process.exit(0);
+  process.exit(exitCode);
 }
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -148,6 +148,25 @@ export class Consumer {
     return promise;
   }
 
+  /**
+   * Moves the fetch position of assigned partitions (offset = next message to hand out). Synchronous: it waits up
+   * to `timeoutMs` for librdkafka's fetcher, which guarantees that no message fetched for the old position is
+   * handed out afterwards (rdkafka.h, rd_kafka_seek_partitions). Throws a KafkaError when any partition failed.
+   */
+  seek(positions: TopicPartitionOffset[], timeoutMs = 5000): void {
+    if (positions.length === 0) return;
+    const l = lib();
+    const list = buildPartitionList(positions);
+    try {
+      const err = takeError(l.rd_kafka_seek_partitions(this.rk as never, list as never, timeoutMs) as unknown as number);
+      if (err) throw err;
+      const failed = readPartitionList(list).find((p) => p.err !== 0);
+      if (failed) throw new KafkaError(failed.err, `seek ${failed.topic}[${failed.partition}] to ${failed.offset}`);
+    } finally {
+      l.rd_kafka_topic_partition_list_destroy(list as never);
+    }
+  }
+
   pause(partitions: TopicPartition[]): void {
     this.pauseResume(partitions, true);
   }
@@ -247,11 +266,18 @@ export class Consumer {
     this.counters.taken += n;
     const out: ConsumedMessage[] = [];
     let failure: unknown;
+    // After a failure nothing of this batch is handed out; where each partition's part of it starts, so that
+    // the fetch position goes back there and no message is skipped.
+    let rewind: Map<string, TopicPartitionOffset> | undefined;
     for (let i = 0; i < n; i++) {
       const m = Number(this.msgArray[i]);
       try {
-        // After a failure, the rest of the batch is only handed back to librdkafka (never leaked).
-        if (discard || failure !== undefined) continue;
+        if (failure !== undefined) {
+          // The rest of the batch is only handed back to librdkafka (never leaked).
+          if (read.i32(m as never, MSG.err) === 0) addRewind(rewind!, this.topicName(m), read.i32(m as never, MSG.partition), read.i64(m as never, MSG.offset));
+          continue;
+        }
+        if (discard) continue;
         const err = read.i32(m as never, MSG.err);
         if (err !== 0) {
           if (err !== ERR._PARTITION_EOF) {
@@ -263,25 +289,41 @@ export class Consumer {
         }
         out.push(this.decode(m));
       } catch (err) {
-        failure = err;
+        if (failure === undefined) {
+          failure = err;
+          rewind = new Map();
+          for (const d of out) addRewind(rewind, d.topic, d.partition, d.offset);
+          if (read.i32(m as never, MSG.err) === 0) addRewind(rewind, this.topicName(m), read.i32(m as never, MSG.partition), read.i64(m as never, MSG.offset));
+        }
       } finally {
         l.rd_kafka_message_destroy(m as never);
         this.counters.destroyed++;
       }
     }
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) {
+      try {
+        this.seek([...rewind!.values()]);
+      } catch (seekErr) {
+        throw new PositionLostError("a consumed batch could not be handed out, and seeking back to it failed", { cause: seekErr });
+      }
+      throw failure;
+    }
     return out;
   }
 
-  private decode(m: number): ConsumedMessage {
+  private topicName(m: number): string {
     const rkt = read.ptr(m as never, MSG.rkt);
     let topic = this.topicNames.get(rkt);
     if (topic === undefined) {
       topic = String(lib().rd_kafka_topic_name(rkt as never));
       this.topicNames.set(rkt, topic);
     }
+    return topic;
+  }
+
+  private decode(m: number): ConsumedMessage {
     const msg: ConsumedMessage = {
-      topic,
+      topic: this.topicName(m),
       partition: read.i32(m as never, MSG.partition),
       offset: read.i64(m as never, MSG.offset),
       key: copyBytes(read.ptr(m as never, MSG.key), Number(read.u64(m as never, MSG.key_len))),
@@ -383,4 +425,19 @@ function copyBytes(address: number, len: number): Uint8Array | null {
   if (len === 0) return new Uint8Array(0);
   // toArrayBuffer is a view over librdkafka's memory; slice() copies it before the message is destroyed.
   return new Uint8Array(toArrayBuffer(address as never, 0, len)).slice();
+}
+
+/**
+ * Messages were taken from librdkafka but could not be handed out, and the fetch position could not be moved
+ * back to them: consuming on would skip them. The caller must stop without committing past what it processed.
+ */
+export class PositionLostError extends Error {
+  override name = "PositionLostError";
+}
+
+/** Keeps the lowest offset seen per topic-partition. */
+export function addRewind(into: Map<string, TopicPartitionOffset>, topic: string, partition: number, offset: bigint): void {
+  const key = `${partition}\u0000${topic}`;
+  const at = into.get(key);
+  if (!at || offset < at.offset) into.set(key, { topic, partition, offset });
 }

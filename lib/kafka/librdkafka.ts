@@ -75,6 +75,7 @@ const symbols = {
   rd_kafka_incremental_assign: { args: [ptr, ptr], returns: ptr },
   rd_kafka_incremental_unassign: { args: [ptr, ptr], returns: ptr },
   rd_kafka_rebalance_protocol: { args: [ptr], returns: cstring },
+  rd_kafka_seek_partitions: { args: [ptr, ptr, i32], returns: ptr },
   rd_kafka_pause_partitions: { args: [ptr, ptr], returns: i32 },
   rd_kafka_resume_partitions: { args: [ptr, ptr], returns: i32 },
   rd_kafka_committed: { args: [ptr, ptr, i32], returns: i32 },
