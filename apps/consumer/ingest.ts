@@ -44,6 +44,9 @@ interface DeadLetter {
 
 class FlushTimeout extends Error {}
 
+/** Tries of one message whose handling throws before it goes to the DLQ. */
+const QUARANTINE_AFTER = 3;
+
 export class Ingest {
   private batch = new Batch();
   private dead: DeadLetter[] = [];
@@ -55,6 +58,8 @@ export class Ingest {
   /** When retries give up (performance.now()); finite only while flushing for a revoke or a stop. */
   private deadline = Number.POSITIVE_INFINITY;
   consumer!: KafkaConsumer;
+  /** The message whose handling last threw, and how many times in a row. */
+  private failing: { key: string; count: number } | undefined;
 
   constructor(
     private readonly sink: RowSink,
@@ -120,9 +125,7 @@ export class Ingest {
       try {
         messages = await this.consumer.poll(pollMax);
         const insertedAt = clickhouseDateTime(Date.now());
-        for (; next < messages.length; next++) this.accept(messages[next]!, insertedAt);
-        if (this.batch.due(limits)) await this.dispatch();
-        else if (messages.length === 0) await Bun.sleep(Math.min(10, limits.lingerMs));
+        for (; next < messages.length; next++) this.acceptOrQuarantine(messages[next]!, insertedAt);
       } catch (err) {
         // Unexpected. Polled messages not yet accepted must be read again, or a later commit would move past
         // them: seek their partitions back, keep the process alive (no crash loop) and try again shortly.
@@ -143,6 +146,34 @@ export class Ingest {
         );
         await Bun.sleep(500);
       }
+      // Whatever was accepted still goes out on time, also while some message keeps failing.
+      try {
+        if (this.batch.due(limits)) await this.dispatch();
+        else if (messages.length === 0) await Bun.sleep(Math.min(10, limits.lingerMs));
+      } catch (err) {
+        this.log.error({ err: String(err) }, "ingest loop error");
+        await Bun.sleep(500);
+      }
+    }
+  }
+
+  /**
+   * accept(), except that a message whose handling throws QUARANTINE_AFTER times in a row goes to the DLQ
+   * (reason `ingest_error`) instead of stalling its partition and everything read after it.
+   */
+  private acceptOrQuarantine(m: ConsumedMessage, insertedAt: string): void {
+    try {
+      this.accept(m, insertedAt);
+    } catch (err) {
+      const key = `${m.partition}\u0000${m.offset}\u0000${m.topic}`;
+      const count = this.failing?.key === key ? this.failing.count + 1 : 1;
+      if (count < QUARANTINE_AFTER) {
+        this.failing = { key, count };
+        throw err;
+      }
+      this.failing = undefined;
+      this.log.error({ err: String(err), partition: m.partition, offset: String(m.offset) }, "message failed repeatedly: sent to the DLQ");
+      this.reject(m, "ingest_error", String(err), 0);
     }
   }
 

@@ -16,6 +16,9 @@ import { Ingest } from "./ingest.ts";
 import { consumerMetrics } from "./metrics.ts";
 
 const config = configOrExit(() => loadConsumerConfig());
+// Declared before anything that can call shutdown().
+let stopping = false;
+let exitCode = 0;
 const log = createLogger("consumer", config.LOG_LEVEL);
 const registry = createRegistry("consumer");
 const metrics = consumerMetrics(registry);
@@ -72,19 +75,26 @@ const lagTimer = setInterval(async () => {
 
 log.info({ port: server.port, group: config.kafka["group.id"], topic: config.CONSUMER_EVENTS_TOPIC, librdkafka: librdkafkaVersion() }, "consumer started");
 
-let stopping = false;
-async function shutdown(signal: string, exitCode = 0): Promise<void> {
+async function shutdown(signal: string, code = 0): Promise<void> {
+  // A fatal stop during a SIGTERM shutdown still ends in a non-zero exit.
+  exitCode = Math.max(exitCode, code);
   if (stopping) return;
   stopping = true;
   accepting = false;
   log.info({ signal }, "stopping: flushing, committing, leaving the group");
   clearInterval(lagTimer);
-  await ingest.stop();
-  await producer.close(10_000);
-  probe.close();
-  server.stop();
-  log.info("stopped");
-  process.exit(exitCode);
+  try {
+    await ingest.stop();
+    await producer.close(10_000);
+    probe.close();
+    server.stop();
+    log.info("stopped");
+  } catch (err) {
+    log.error({ err: String(err) }, "stop failed");
+    exitCode = Math.max(exitCode, 1);
+  } finally {
+    process.exit(exitCode);
+  }
 }
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));

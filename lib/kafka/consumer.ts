@@ -274,7 +274,7 @@ export class Consumer {
       try {
         if (failure !== undefined) {
           // The rest of the batch is only handed back to librdkafka (never leaked).
-          if (read.i32(m as never, MSG.err) === 0) addRewind(rewind!, this.topicName(m), read.i32(m as never, MSG.partition), read.i64(m as never, MSG.offset));
+          if (rewind && read.i32(m as never, MSG.err) === 0) addRewind(rewind, this.topicName(m), read.i32(m as never, MSG.partition), read.i64(m as never, MSG.offset));
           continue;
         }
         if (discard) continue;
@@ -291,9 +291,16 @@ export class Consumer {
       } catch (err) {
         if (failure === undefined) {
           failure = err;
-          rewind = new Map();
-          for (const d of out) addRewind(rewind, d.topic, d.partition, d.offset);
-          if (read.i32(m as never, MSG.err) === 0) addRewind(rewind, this.topicName(m), read.i32(m as never, MSG.partition), read.i64(m as never, MSG.offset));
+          try {
+            rewind = new Map();
+            for (const d of out) addRewind(rewind, d.topic, d.partition, d.offset);
+            if (read.i32(m as never, MSG.err) === 0) addRewind(rewind, this.topicName(m), read.i32(m as never, MSG.partition), read.i64(m as never, MSG.offset));
+          } catch {
+            rewind = undefined;
+          }
+        } else {
+          // Reading where a message sits failed too: where to go back to is unknown from here on.
+          rewind = undefined;
         }
       } finally {
         l.rd_kafka_message_destroy(m as never);
@@ -302,7 +309,8 @@ export class Consumer {
     }
     if (failure !== undefined) {
       try {
-        this.seek([...rewind!.values()]);
+        if (!rewind) throw new Error("the failed batch's positions could not be read");
+        this.seek([...rewind.values()]);
       } catch (seekErr) {
         throw new PositionLostError("a consumed batch could not be handed out, and seeking back to it failed", { cause: seekErr });
       }

@@ -1,8 +1,8 @@
 /**
  * The ingest loop never skips a polled message. An unexpected exception while messages of a poll are being
  * accepted seeks their partitions back to the first message not yet accepted, so everything is inserted exactly
- * once and the committed offset covers all of it. When even the seek fails, the loop stops (onFatal) and
- * commits nothing past what it processed. The consumer here is a scripted fake of lib/kafka's; the real seek
+ * once and the committed offset covers all of it. A message that fails every time goes to the DLQ after three
+ * tries. When even the seek fails, the loop stops (onFatal) and commits nothing past what it processed. The consumer here is a scripted fake of lib/kafka's; the real seek
  * is tested against the broker in tests/kafka/seek.test.ts.
  */
 import { describe, expect, test } from "bun:test";
@@ -65,8 +65,21 @@ function partitionLog(failures: number): ConsumedMessage[] {
   });
 }
 
-function ingestWith(rows: EventRow[], onFatal?: (err: unknown) => void): Ingest {
-  const deadLetters = { send: async () => ({ topic: "dlq", partition: 0, offset: 0n }) } as unknown as DeadLetters;
+async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+function ingestWith(rows: EventRow[], onFatal?: (err: unknown) => void, dlq: { offset: bigint; reason: string }[] = []): Ingest {
+  const deadLetters = {
+    send: async (m: ConsumedMessage, reason: string) => {
+      dlq.push({ offset: m.offset, reason });
+      return { topic: "dlq", partition: 0, offset: 0n };
+    },
+  } as unknown as DeadLetters;
   return new Ingest({ insert: async (batch) => void rows.push(...batch) }, deadLetters, consumerMetrics(new Registry()), createLogger("test", "silent"), {
     limits: { maxRows: 1000, maxBytes: 1 << 20, lingerMs: 20 },
     retryMaxBackoffMs: 100,
@@ -83,12 +96,32 @@ describe("ingest loop after an unexpected failure", () => {
     const consumer = new ScriptedConsumer(partitionLog(1));
     const ingest = ingestWith(rows);
     ingest.start(consumer);
-    while (rows.length < 5) await Bun.sleep(20);
-    await ingest.stop(5000);
+    try {
+      await until("all five rows", () => rows.length >= 5);
+    } finally {
+      await ingest.stop(5000);
+    }
 
     expect(consumer.seeks).toEqual([[{ topic: TOPIC, partition: 0, offset: 2n }]]);
     expect(offsetsOf(rows)).toEqual([0, 1, 2, 3, 4]);
     expect(consumer.commits.flat().at(-1)).toEqual({ topic: TOPIC, partition: 0, offset: 5n });
+  }, 20_000);
+
+  test("a message that keeps failing goes to the DLQ after three tries; the rest is inserted and committed", async () => {
+    const rows: EventRow[] = [];
+    const dlq: { offset: bigint; reason: string }[] = [];
+    const consumer = new ScriptedConsumer(partitionLog(Number.POSITIVE_INFINITY));
+    const ingest = ingestWith(rows, undefined, dlq);
+    ingest.start(consumer);
+    try {
+      await until("offset 5 committed", () => consumer.commits.flat().some((c) => c.offset === 5n));
+    } finally {
+      await ingest.stop(5000);
+    }
+
+    expect(consumer.seeks.length).toBe(2);
+    expect(dlq).toEqual([{ offset: 2n, reason: "ingest_error" }]);
+    expect(offsetsOf(rows)).toEqual([0, 1, 3, 4]);
   }, 20_000);
 
   test("stops when the seek fails too: onFatal, and nothing committed past the last accepted message", async () => {
@@ -97,8 +130,11 @@ describe("ingest loop after an unexpected failure", () => {
     let fatal: unknown;
     const ingest = ingestWith(rows, (err) => (fatal = err));
     ingest.start(consumer);
-    while (fatal === undefined) await Bun.sleep(20);
-    await ingest.stop(5000);
+    try {
+      await until("onFatal", () => fatal !== undefined);
+    } finally {
+      await ingest.stop(5000);
+    }
 
     expect(fatal).toBeInstanceOf(KafkaError);
     expect(offsetsOf(rows)).toEqual([0, 1]);

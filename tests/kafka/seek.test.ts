@@ -12,7 +12,7 @@ afterAll(async () => {
   await deleteTopics([topic]);
 }, 30_000);
 
-test("seek moves an assigned partition back; unassigned partitions are refused", async () => {
+test("seek moves an assigned partition back, dropping what was fetched; a partition not assigned is refused", async () => {
   const producer = new Producer({ "bootstrap.servers": BOOTSTRAP });
   // One key: every message on one partition, offsets 0..19.
   await producer.produceMany(topic, Array.from({ length: 20 }, (_, i) => ({ key: "k", value: String(i) })));
@@ -21,9 +21,11 @@ test("seek moves an assigned partition back; unassigned partitions are refused",
   const consumer = new Consumer({ "bootstrap.servers": BOOTSTRAP, "group.id": `${topic}-g` });
   try {
     consumer.subscribe([topic]);
+    // Five at a time, and only ten: the other ten are already fetched and wait in librdkafka's queue when the
+    // seek comes, so the seek must drop them (they would otherwise come out before offset 5 comes again).
     const first: ConsumedMessage[] = [];
-    await consumeUntil(consumer, (ms) => first.push(...ms), () => first.length >= 20, 30_000);
-    expect(first.map((m) => Number(m.offset))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await consumeUntil(consumer, (ms) => first.push(...ms), () => first.length >= 10, 30_000, 5);
+    expect(first.map((m) => Number(m.offset))).toEqual(Array.from({ length: 10 }, (_, i) => i));
     const partition = first[0]!.partition;
 
     consumer.seek([{ topic, partition, offset: 5n }]);
@@ -35,10 +37,9 @@ test("seek moves an assigned partition back; unassigned partitions are refused",
     expect(again.map((m) => Number(m.offset))).toEqual(Array.from({ length: 15 }, (_, i) => i + 5));
     expect(again.map((m) => Buffer.from(m.value!).toString())).toEqual(Array.from({ length: 15 }, (_, i) => String(i + 5)));
 
-    const other = (partition + 1) % 12;
     const err = (() => {
       try {
-        consumer.seek([{ topic: `${topic}-not-assigned`, partition: other, offset: 0n }]);
+        consumer.seek([{ topic: `${topic}-not-subscribed`, partition: 0, offset: 0n }]);
       } catch (e) {
         return e;
       }
