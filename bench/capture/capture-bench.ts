@@ -22,6 +22,8 @@ import { encodeTarget, readResults, report, vegetaPath, type Report, type Target
 import { createPostgres } from "../../lib/postgres/client.ts";
 import { createProject } from "../../lib/projects/create-project.ts";
 import { KafkaProbe } from "../../lib/kafka/probe.ts";
+import { freePort, waitFor } from "../../tests/support/stack.ts";
+import { metricValue } from "../lib/prometheus.ts";
 
 const env = process.env;
 const ROOT = join(import.meta.dir, "../..");
@@ -54,26 +56,6 @@ interface Stage {
   status_codes: Record<string, number>;
 }
 
-async function freePort(): Promise<number> {
-  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const port = s.port!;
-  await s.stop(true);
-  return port;
-}
-
-async function waitFor(url: string, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // not up yet
-    }
-    if (performance.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms`);
-    await Bun.sleep(200);
-  }
-}
-
 /**
  * Waits until the last stage's backlog is gone: capture's librdkafka queue empty and the consumer group
  * (`CONSUMER_KAFKA_GROUP_ID`, default event-consumers) at most SETTLE_MAX_LAG behind, so the consumer's catching
@@ -87,7 +69,7 @@ async function settle(port: number): Promise<void> {
     const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })
       .then((r) => r.text())
       .catch(() => "");
-    depth = Number(/^capture_kafka_queue_depth(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+    depth = metricValue(text, "capture_kafka_queue_depth");
     if (depth === 0) {
       const partitions = await lagProbe.lag(GROUP, TOPIC, 5000).catch(() => null);
       lag = partitions ? partitions.reduce((sum, p) => sum + Number(p.lag), 0) : Number.NaN;
@@ -178,9 +160,9 @@ const sql = createPostgres(POSTGRES_URL, { max: 1 });
 const { project } = await createProject(sql, `bench-capture ${new Date().toISOString()}`);
 await sql.end({ timeout: 2 });
 
-const barePort = await freePort();
+const barePort = freePort();
 const bare = Bun.spawn(["bun", join(import.meta.dir, "bare-hono.ts")], { env: { ...env, BARE_PORT: String(barePort) }, stdout: "ignore", stderr: "inherit" });
-const capturePort = await freePort();
+const capturePort = freePort();
 const capture = Bun.spawn(["bun", join(ROOT, "apps/capture/main.ts")], {
   env: { ...env, CAPTURE_PORT: String(capturePort), CAPTURE_HOST: "127.0.0.1", LOG_LEVEL: "warn" },
   stdout: "ignore",
@@ -189,7 +171,7 @@ const capture = Bun.spawn(["bun", join(ROOT, "apps/capture/main.ts")], {
 
 const stages: Stage[] = [];
 try {
-  await waitFor(`http://127.0.0.1:${capturePort}/ready`, 30_000);
+  await waitFor("capture /ready", 30_000, async () => (await fetch(`http://127.0.0.1:${capturePort}/ready`)).status === 200);
   await Bun.sleep(300);
 
   const distinctIds = 10_000;

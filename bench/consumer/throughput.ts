@@ -6,6 +6,7 @@
 import { Producer } from "../../lib/kafka/producer.ts";
 import { startApp } from "../../tests/support/apps.ts";
 import { KAFKA, uniqueName } from "../../tests/support/stack.ts";
+import { metricValue } from "../lib/prometheus.ts";
 import type { Progress } from "../lib/results.ts";
 import { chCount, chExec } from "./clickhouse.ts";
 import { EventTemplates } from "./events.ts";
@@ -71,18 +72,6 @@ export interface ThroughputFigures {
   series: [number, number][];
 }
 
-function metric(text: string, name: string): number {
-  let sum = 0;
-  let found = false;
-  for (const line of text.split("\n")) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) {
-      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-      found = true;
-    }
-  }
-  return found ? sum : Number.NaN;
-}
-
 export async function runConsumer(opts: {
   url: string;
   db: string;
@@ -145,9 +134,9 @@ export async function runConsumer(opts: {
   }
   if (!completed) log(`  ${config.label}: timed out after ${config.timeoutS} s with ${last.n} of ${config.events} rows`);
   const windowS = first && last.t > first.t ? (last.t - first.t) / 1000 : Number.NaN;
-  const inserts = metric(metrics, "consumer_insert_duration_seconds_count");
-  const insertSum = metric(metrics, "consumer_insert_duration_seconds_sum");
-  const rowsSum = metric(metrics, "consumer_batch_rows_sum");
+  const inserts = metricValue(metrics, "consumer_insert_duration_seconds_count");
+  const insertSum = metricValue(metrics, "consumer_insert_duration_seconds_sum");
+  const rowsSum = metricValue(metrics, "consumer_batch_rows_sum");
   const env2 = { ...config.env };
   return {
     label: config.label,

@@ -39,6 +39,17 @@ export interface HistogramOptions {
 const DEFAULT_WIDTH = 640;
 const DEFAULT_HEIGHT = 360;
 
+/** What every chart here shares: schema, title, size, inline data. */
+function frame(opts: { title: string; width?: number; height?: number }, rows: object[]) {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: opts.title,
+    width: opts.width ?? DEFAULT_WIDTH,
+    height: opts.height ?? DEFAULT_HEIGHT,
+    data: { values: rows },
+  };
+}
+
 /** One line per series (with a dot per point, so single-point series stay visible), legend in series order. */
 export async function lineChart(opts: LineChartOptions): Promise<string> {
   if (opts.series.length === 0) throw new RangeError("lineChart: at least one series is needed");
@@ -60,11 +71,7 @@ export async function lineChart(opts: LineChartOptions): Promise<string> {
     });
   }
   const spec: TopLevelSpec = {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: opts.title,
-    width: opts.width ?? DEFAULT_WIDTH,
-    height: opts.height ?? DEFAULT_HEIGHT,
-    data: { values: rows },
+    ...frame(opts, rows),
     mark: { type: "line", point: true, tooltip: false },
     encoding: {
       x: { field: "x", type: "quantitative", title: opts.xTitle, scale: { zero: false } },
@@ -111,11 +118,7 @@ export async function histogram(opts: HistogramOptions): Promise<string> {
   }
   const rows = counts.map((count, k) => ({ x0: min + k * width, x1: k === opts.bins - 1 ? max : min + (k + 1) * width, count }));
   const spec: TopLevelSpec = {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: opts.title,
-    width: opts.width ?? DEFAULT_WIDTH,
-    height: opts.height ?? DEFAULT_HEIGHT,
-    data: { values: rows },
+    ...frame(opts, rows),
     mark: { type: "bar", tooltip: false, stroke: "white", strokeWidth: 0.5 },
     encoding: {
       x: { field: "x0", type: "quantitative", title: opts.xTitle ?? "value", scale: { zero: false, nice: false } },
