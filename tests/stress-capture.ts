@@ -4,8 +4,10 @@
  *   RATES=100,1000,5000 STAGE=40s make stress-capture          (default: about two and a half minutes)
  *   RATES=100,1000,5000,10000 STAGE=600s make stress-capture   (the runbook's 10-30 minute run)
  *
- * Each stage sends realistic single events (a pool of distinct ids, event names and properties) to
- * POST /capture at a constant rate. Pass per stage: >= 99.9% answered 202 and p99 < 200 ms. While it runs, the
+ * Each stage sends realistic single events (a pool of distinct ids, event names and properties) to our native
+ * POST /v1/capture (POST /v1/batch with EVENTS_PER_REQUEST > 1) at a constant rate: those answer 202 once the
+ * broker acknowledged, the runbook's success status (PostHog's own paths answer 200, as PostHog does). Pass per
+ * stage: >= 99.9% answered 202 and p99 < 200 ms. While it runs, the
  * pipeline monitor samples consumer lag and ClickHouse row counts and times probe events until queryable.
  * Prints a per-stage table, writes JSON + charts under bench/results/, exits 1 when a criterion fails.
  *
@@ -84,7 +86,7 @@ for (const rate of rates) {
         perRequest === 1
           ? JSON.stringify({ api_key: project.token, ...event(seq++) })
           : JSON.stringify({ api_key: project.token, batch: Array.from({ length: perRequest }, () => event(seq++)) });
-      return { method: "POST", url: `${captureUrl}${perRequest === 1 ? "/capture" : "/batch"}`, header: { "Content-Type": ["application/json"] }, body };
+      return { method: "POST", url: `${captureUrl}${perRequest === 1 ? "/v1/capture" : "/v1/batch"}`, header: { "Content-Type": ["application/json"] }, body };
     },
   });
   const ok202 = (report.status_codes["202"] ?? 0) / Math.max(1, report.requests);

@@ -1,7 +1,8 @@
 /**
  * The capture HTTP surface: PostHog's paths and ours, CORS for browsers, and the one error handler. Each
- * request is built into a CaptureInput, run through the pipeline, and answered 202 {"status":1} (204 for
- * `?beacon=1`) only once Kafka acknowledged every event.
+ * request is built into a CaptureInput, run through the pipeline, and answered only once Kafka acknowledged
+ * every event: 200 {"status":1} on PostHog's paths (204 for `?beacon=1`), as PostHog answers - posthog-js and
+ * posthog-python re-send anything else - and 202 {"status":1} on our native /v1/capture and /v1/batch.
  */
 import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
@@ -12,9 +13,12 @@ import { CaptureError } from "./capture-error.ts";
 import { buildCaptureInput } from "./capture-request.ts";
 import { captureSteps, runPipeline, type CaptureDeps } from "./pipeline.ts";
 
-/** One event per request by convention (a batch is still accepted, under the smaller cap). */
-export const SINGLE_PATHS = ["/capture", "/capture/", "/e", "/e/", "/i/v0/e", "/i/v0/e/", "/track", "/track/"];
+/** PostHog's paths. One event per request by convention (a batch is still accepted, under the smaller cap). */
+export const SINGLE_PATHS = ["/capture", "/capture/", "/e", "/e/", "/i/v0/e", "/i/v0/e/", "/track", "/track/", "/engage", "/engage/"];
 export const BATCH_PATHS = ["/batch", "/batch/"];
+/** Ours: the same pipeline, answered 202 (what the runbook's stress test counts). */
+export const NATIVE_SINGLE_PATH = "/v1/capture";
+export const NATIVE_BATCH_PATH = "/v1/batch";
 
 export interface CaptureAppOptions extends CaptureDeps {
   maxRequestBytes: number;
@@ -48,7 +52,7 @@ export function createCaptureApp(opts: CaptureAppOptions): Hono {
     }),
   );
 
-  const handle = (maxBytes: number) => async (c: Context) => {
+  const handle = (maxBytes: number, ok: 200 | 202) => async (c: Context) => {
     const started = performance.now();
     const route = c.req.routePath;
     let status = 500;
@@ -65,12 +69,12 @@ export function createCaptureApp(opts: CaptureAppOptions): Hono {
         throw err;
       }
       await runPipeline(steps, newCaptureContext(input), metrics);
-      if (c.req.query("beacon") === "1") {
+      if (ok === 200 && c.req.query("beacon") === "1") {
         status = 204;
         return c.body(null, 204);
       }
-      status = 202;
-      return c.body('{"status":1}', 202, { "content-type": "application/json" });
+      status = ok;
+      return c.body('{"status":1}', ok, { "content-type": "application/json" });
     } catch (err) {
       status = err instanceof HTTPException ? err.status : 500;
       throw err;
@@ -80,8 +84,10 @@ export function createCaptureApp(opts: CaptureAppOptions): Hono {
     }
   };
 
-  for (const path of SINGLE_PATHS) app.on(["GET", "POST"], path, handle(opts.maxRequestBytes));
-  for (const path of BATCH_PATHS) app.on(["GET", "POST"], path, handle(opts.maxBatchBytes));
+  for (const path of SINGLE_PATHS) app.on(["GET", "POST"], path, handle(opts.maxRequestBytes, 200));
+  for (const path of BATCH_PATHS) app.on(["GET", "POST"], path, handle(opts.maxBatchBytes, 200));
+  app.post(NATIVE_SINGLE_PATH, handle(opts.maxRequestBytes, 202));
+  app.post(NATIVE_BATCH_PATH, handle(opts.maxBatchBytes, 202));
 
   app.onError((err, c) => {
     if (err instanceof CaptureError) {

@@ -10,7 +10,8 @@
  *   4. batches   - 100-event batches at BATCH_RATES (default 100,250,500,750,1000 req/s): events/s
  *
  * Prints a table, writes bench/results/capture-<time>.json and a latency-vs-rate SVG chart beside it.
- * Capture and the ceiling are started here as child processes on random ports (never 8000); the capture child
+ * Capture is driven through its native /v1/capture and /v1/batch (202). Capture and the ceiling are started
+ * here as child processes on random ports (never 8000); the capture child
  * is apps/capture/main.ts with the default configuration (Kafka 127.0.0.1:9092, topic `events`).
  * STAGE_S (default 10) sets each stage's length. Between stages the bench waits until capture's librdkafka queue
  * is empty and the consumer group has caught up (settle()), so one stage's backlog is not charged to the next.
@@ -198,8 +199,8 @@ try {
   );
   const json = { "content-type": "application/json" };
   const single = (port: number): Target[] =>
-    singleBodies.map((body) => ({ method: "POST", url: `http://127.0.0.1:${port}/capture`, header: json, body }));
-  const batch: Target[] = batchBodies.map((body) => ({ method: "POST", url: `http://127.0.0.1:${capturePort}/batch`, header: json, body }));
+    singleBodies.map((body) => ({ method: "POST", url: `http://127.0.0.1:${port}${port === capturePort ? "/v1/capture" : "/capture"}`, header: json, body }));
+  const batch: Target[] = batchBodies.map((body) => ({ method: "POST", url: `http://127.0.0.1:${capturePort}/v1/batch`, header: json, body }));
 
   console.log(`capture bench: ${STAGE_S} s per stage; ceiling on :${barePort}, capture on :${capturePort}`);
   // Warm-up, not recorded: topic metadata, connections, JIT.

@@ -5,7 +5,7 @@
  * large JSONEachRow batches, with a progress line. Idempotent: if the project already holds exactly that many
  * unique events it reuses them. The events end at the start of the current UTC hour.
  *
- * `--via capture` sends the same events through the capture API instead (POST /batch with the project's token,
+ * `--via capture` sends the same events through the capture API instead (POST /v1/batch, our native 202 path, with the project's token,
  * several requests in flight): slower, but every event takes the production path capture -> Kafka -> consumer.
  * Either way the project's id, token and a fresh secret key are written to .local/seed-project.json, which
  * `make stress-query` reads.
@@ -57,7 +57,7 @@ async function sendViaCapture(captureUrl: string, token: string, events: Iterabl
       if (batch.length === 0) return;
       const body = JSON.stringify({ api_key: token, batch });
       for (let attempt = 1; ; attempt++) {
-        const res = await fetch(`${captureUrl}/batch`, { method: "POST", headers: { "content-type": "application/json" }, body });
+        const res = await fetch(`${captureUrl}/v1/batch`, { method: "POST", headers: { "content-type": "application/json" }, body });
         if (res.status === 202) break;
         // 503 is back-pressure (Kafka slow): wait as told and send the same batch again (uuids make it idempotent).
         if (res.status !== 503 || attempt >= 10) throw new Error(`capture answered ${res.status}: ${await res.text()}`);

@@ -94,7 +94,7 @@ export class PipelineMonitor {
   private async sendProbe(): Promise<void> {
     const uuid = crypto.randomUUID();
     const sent = performance.now();
-    const res = await fetch(`${this.o.captureUrl}/capture`, {
+    const res = await fetch(`${this.o.captureUrl}/v1/capture`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: this.o.token, event: "$stress_probe", distinct_id: "stress-probe", uuid, properties: {} }),

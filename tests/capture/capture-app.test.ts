@@ -13,12 +13,12 @@ function captured(value: string): CapturedEvent {
 }
 
 describe("paths and body shapes", () => {
-  const paths = ["/capture", "/capture/", "/e", "/e/", "/i/v0/e", "/i/v0/e/", "/track", "/track/", "/batch", "/batch/"];
+  const paths = ["/capture", "/capture/", "/e", "/e/", "/i/v0/e", "/i/v0/e/", "/track", "/track/", "/engage", "/engage/", "/batch", "/batch/"];
   for (const path of paths) {
-    test(`POST ${path}: one event -> 202 {"status":1}, on topic events keyed by distinct_id`, async () => {
+    test(`POST ${path}: one event -> 200 {"status":1}, on topic events keyed by distinct_id`, async () => {
       const t = testApp();
       const res = await postJson(t, path, event({ api_key: TOKEN, distinct_id: "alice" }));
-      expect(res.status).toBe(202);
+      expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ status: 1 });
       expect(t.sink.messages).toHaveLength(1);
       const m = t.sink.messages[0]!;
@@ -28,19 +28,30 @@ describe("paths and body shapes", () => {
     });
   }
 
+  test('our native POST /v1/capture and /v1/batch answer 202 {"status":1} (and ignore beacon=1)', async () => {
+    const t = testApp();
+    const one = await postJson(t, "/v1/capture?beacon=1", event({ api_key: TOKEN }));
+    expect(one.status).toBe(202);
+    expect(await one.json()).toEqual({ status: 1 });
+    const many = await postJson(t, "/v1/batch", { api_key: TOKEN, batch: [event(), event({ distinct_id: "bob" })] });
+    expect(many.status).toBe(202);
+    expect(t.sink.messages).toHaveLength(3);
+    expect(await counter(t.registry, "capture_requests_total", { route: "/v1/batch", status: "202" })).toBe(1);
+  });
+
   test("batch envelope {api_key, batch, sent_at}", async () => {
     const t = testApp();
     const res = await postJson(t, "/batch", { api_key: TOKEN, batch: [event(), event({ distinct_id: "bob" })], sent_at: new Date(NOW).toISOString() });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(t.sink.messages.map((m) => m.key)).toEqual(["user-1", "bob"]);
   });
 
   test("envelope with `token`; bare array with the token in each event or in properties.token", async () => {
     const t = testApp();
-    expect((await postJson(t, "/batch", { token: TOKEN, batch: [event()] })).status).toBe(202);
-    expect((await postJson(t, "/batch", [event({ token: TOKEN }), event({ api_key: TOKEN })])).status).toBe(202);
-    expect((await postJson(t, "/e", event({ properties: { token: TOKEN } }))).status).toBe(202);
-    expect((await postJson(t, "/e", event({ $token: TOKEN }))).status).toBe(202);
+    expect((await postJson(t, "/batch", { token: TOKEN, batch: [event()] })).status).toBe(200);
+    expect((await postJson(t, "/batch", [event({ token: TOKEN }), event({ api_key: TOKEN })])).status).toBe(200);
+    expect((await postJson(t, "/e", event({ properties: { token: TOKEN } }))).status).toBe(200);
+    expect((await postJson(t, "/e", event({ $token: TOKEN }))).status).toBe(200);
     expect(t.sink.messages).toHaveLength(5);
   });
 
@@ -50,7 +61,7 @@ describe("paths and body shapes", () => {
       api_key: TOKEN,
       batch: [{ event: "a", $distinct_id: "x" }, { event: "b", properties: { distinct_id: "y" } }, { event: "c", distinct_id: 42 }],
     });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
     expect(t.sink.messages.map((m) => m.key)).toEqual(["x", "y", "42"]);
   });
 
@@ -67,30 +78,30 @@ describe("encodings over HTTP", () => {
   test("Content-Encoding: gzip (posthog-node)", async () => {
     const t = testApp();
     const res = await post(t, "/batch/", gzipSync(body), { "content-type": "application/json", "content-encoding": "gzip" });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
   });
   test("?compression=gzip-js with text/plain (posthog-js)", async () => {
     const t = testApp();
     const res = await post(t, "/e/?compression=gzip-js&ver=1.200.0&_=" + NOW, gzipSync(body), { "content-type": "text/plain" });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
   });
   test("lz64 form (older posthog-js): data=<lz-string base64>&compression=lz64", async () => {
     const t = testApp();
     const form = `data=${encodeURIComponent(LZString.compressToBase64(body))}&compression=lz64`;
     const res = await post(t, "/e/", form, { "content-type": "application/x-www-form-urlencoded" });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
   });
   test("base64 form", async () => {
     const t = testApp();
     const res = await post(t, "/e/", `data=${encodeURIComponent(Buffer.from(body).toString("base64"))}`, {
       "content-type": "application/x-www-form-urlencoded",
     });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
   });
-  test("GET ?data= beacon: 202, or 204 with beacon=1", async () => {
+  test("GET ?data= beacon: 200, or 204 with beacon=1", async () => {
     const t = testApp();
     const data = encodeURIComponent(Buffer.from(body).toString("base64"));
-    expect((await t.app.request(`/e/?data=${data}`)).status).toBe(202);
+    expect((await t.app.request(`/e/?data=${data}`)).status).toBe(200);
     const beacon = await t.app.request(`/e/?data=${data}&beacon=1`);
     expect(beacon.status).toBe(204);
     expect(await beacon.text()).toBe("");
@@ -178,9 +189,9 @@ describe("authentication", () => {
   });
   test("PostgreSQL down: known (cached) token still captured, unknown token -> 503 not 401", async () => {
     const t = testApp();
-    expect((await postJson(t, "/e", event({ api_key: TOKEN }))).status).toBe(202);
+    expect((await postJson(t, "/e", event({ api_key: TOKEN }))).status).toBe(200);
     t.source.down = true;
-    expect((await postJson(t, "/e", event({ api_key: TOKEN }))).status).toBe(202);
+    expect((await postJson(t, "/e", event({ api_key: TOKEN }))).status).toBe(200);
     const res = await postJson(t, "/e", event({ api_key: OTHER_TOKEN }));
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("5");
@@ -208,7 +219,7 @@ describe("limits", () => {
     const small = await post(t, "/e", big);
     expect(small.status).toBe(413);
     expect(await small.json()).toMatchObject({ code: "request_too_large" });
-    expect((await post(t, "/batch", big)).status).toBe(202);
+    expect((await post(t, "/batch", big)).status).toBe(200);
   });
   test("a chunked body (no Content-Length) is counted while it streams", async () => {
     const t = testApp({ maxRequestBytes: 10_000 });
@@ -241,7 +252,7 @@ describe("limits", () => {
 });
 
 describe("publishing", () => {
-  test("202 only after the sink acknowledged every event", async () => {
+  test("200 only after the sink acknowledged every event", async () => {
     const t = testApp();
     const { promise, resolve } = Promise.withResolvers<void>();
     t.sink.delay = promise;
@@ -254,7 +265,7 @@ describe("publishing", () => {
     expect(answered).toBe(false);
     expect(t.sink.messages).toHaveLength(0);
     resolve();
-    expect((await pending).status).toBe(202);
+    expect((await pending).status).toBe(200);
     expect(t.sink.messages).toHaveLength(2);
   });
   test("no acknowledgement within the produce timeout -> 503 + Retry-After, counted", async () => {
@@ -282,7 +293,7 @@ describe("publishing", () => {
     const t = testApp();
     await postJson(t, "/batch", { api_key: TOKEN, batch: [event(), event()] });
     expect(await counter(t.registry, "capture_events_accepted_total", { destination: "events" })).toBe(2);
-    expect(await counter(t.registry, "capture_requests_total", { route: "/batch", status: "202" })).toBe(1);
+    expect(await counter(t.registry, "capture_requests_total", { route: "/batch", status: "200" })).toBe(1);
     for (const step of ["decode", "limits", "authenticate", "validate", "normalize", "publish"]) {
       expect(await counter(t.registry, "capture_step_runs_total", { step })).toBe(1);
     }

@@ -54,7 +54,7 @@ describe("capture -> Kafka `events`", () => {
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ api_key: project.token, batch, sent_at: new Date().toISOString() }),
       });
-      expect(res.status).toBe(202);
+      expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ status: 1 });
       const msgs = await readEvents(reader, name, 30);
       expect(msgs).toHaveLength(30);
@@ -90,13 +90,13 @@ describe("capture -> Kafka `events`", () => {
         headers: { "content-type": "text/plain" },
         body: gzipSync(JSON.stringify([jsEvent(1), jsEvent(2)])),
       });
-      expect(gz.status).toBe(202);
+      expect(gz.status).toBe(200);
       const lz = await fetch(`${capture.url}/e/?${query}&compression=lz64`, {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded" },
         body: `data=${encodeURIComponent(LZString.compressToBase64(JSON.stringify(jsEvent(3))))}`,
       });
-      expect(lz.status).toBe(202);
+      expect(lz.status).toBe(200);
       const beacon = await fetch(`${capture.url}/e/?${query}&beacon=1&data=${encodeURIComponent(Buffer.from(JSON.stringify(jsEvent(4))).toString("base64"))}`);
       expect(beacon.status).toBe(204);
       const msgs = await readEvents(reader, name, 4);
@@ -148,7 +148,7 @@ describe("operations", () => {
     }
   });
 
-  test("main.ts: SIGTERM answers the in-flight request (202), flushes, exits 0", async () => {
+  test("main.ts: SIGTERM answers the in-flight request (200), flushes, exits 0", async () => {
     const port = await freePort();
     const proc = Bun.spawn(["bun", join(import.meta.dir, "../../apps/capture/main.ts")], {
       env: {
@@ -175,7 +175,7 @@ describe("operations", () => {
       await Bun.sleep(250);
       proc.kill("SIGTERM");
       const res = await inFlight;
-      expect(res.status).toBe(202);
+      expect(res.status).toBe(200);
       expect(await proc.exited).toBe(0);
       const log = await new Response(proc.stdout).text();
       expect(log).toContain("capture stopped");

@@ -22,7 +22,7 @@ test("Kafka stopped: every request answered 503 + Retry-After, none 202; capture
   capture = startTestCapture({ CAPTURE_PRODUCE_TIMEOUT_MS: "2000", CAPTURE_RETRY_AFTER_S: "7" });
   await waitReady(capture.url, 30_000);
   const send = (i: number) =>
-    fetch(`${capture!.url}/batch`, {
+    fetch(`${capture!.url}/v1/batch`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: project.token, batch: [{ event: "outage", distinct_id: `outage-${i}` }] }),

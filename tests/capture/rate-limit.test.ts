@@ -53,7 +53,7 @@ describe("over the limit, through the app", () => {
       rateLimit: { limiter: limiter("fixed_window", 1, 0, 10), action: "reject", onError: () => {} },
     });
     const first = await postJson(t, "/batch", { api_key: TOKEN, batch: Array.from({ length: 10 }, () => event()) });
-    expect(first.status).toBe(202);
+    expect(first.status).toBe(200);
     const res = await postJson(t, "/e", event({ api_key: TOKEN }));
     expect(res.status).toBe(429);
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
@@ -62,12 +62,12 @@ describe("over the limit, through the app", () => {
     expect(await counter(t.registry, "capture_events_dropped_total", { reason: "rate_limited" })).toBe(1);
   });
 
-  test("action overflow: 202, events go to the overflow topic without key", async () => {
+  test("action overflow: 200, events go to the overflow topic without key", async () => {
     const t = testApp({
       rateLimit: { limiter: limiter("token_bucket", 1, 2), action: "overflow", onError: () => {} },
     });
-    expect((await postJson(t, "/batch", { api_key: TOKEN, batch: [event({ distinct_id: "a" }), event({ distinct_id: "b" })] })).status).toBe(202);
-    expect((await postJson(t, "/batch", { api_key: TOKEN, batch: [event({ distinct_id: "c" })] })).status).toBe(202);
+    expect((await postJson(t, "/batch", { api_key: TOKEN, batch: [event({ distinct_id: "a" }), event({ distinct_id: "b" })] })).status).toBe(200);
+    expect((await postJson(t, "/batch", { api_key: TOKEN, batch: [event({ distinct_id: "c" })] })).status).toBe(200);
     expect(t.sink.topic("events").map((m) => m.key)).toEqual(["a", "b"]);
     const overflow = t.sink.topic("events_overflow");
     expect(overflow).toHaveLength(1);
@@ -82,7 +82,7 @@ describe("over the limit, through the app", () => {
     const t = testApp({
       rateLimit: { limiter: { take: () => Promise.reject(new Error("Connection is closed.")) }, action: "reject", onError: () => errors++ },
     });
-    expect((await postJson(t, "/e", event({ api_key: TOKEN }))).status).toBe(202);
+    expect((await postJson(t, "/e", event({ api_key: TOKEN }))).status).toBe(200);
     expect(errors).toBe(1);
   });
 });
