@@ -10,11 +10,13 @@
  *   GET ?data=<...>                  legacy beacons: the same as a form's `data`
  *
  * Every decompression stops at `maxBytes` of output while it runs: a 10 MB gzip bomb never becomes 10 GB.
+ * Every string of the result is well-formed UTF-16 (lone surrogates replaced by U+FFFD).
  * Pure: no I/O, throws CaptureError with a code.
  */
 import { gunzipSync } from "node:zlib";
 import { CaptureError } from "./capture-error.ts";
 import { decompressLz64, OutputLimitExceeded } from "./lz-string-decoder.ts";
+import { wellFormedJsonText } from "./well-formed-json.ts";
 
 export interface BodyHints {
   contentType: string;
@@ -126,9 +128,10 @@ function looksLikeJson(text: string): boolean {
   return false;
 }
 
+/** Lone surrogates become U+FFFD here, before parsing: ClickHouse cannot store them (well-formed-json.ts). */
 function parseJson(text: string): unknown {
   try {
-    return JSON.parse(text);
+    return JSON.parse(wellFormedJsonText(text));
   } catch (err) {
     throw new CaptureError("invalid_json", `body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }

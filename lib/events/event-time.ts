@@ -9,6 +9,13 @@
 
 /** Events dated further than this into the future are clamped to `now` (a broken clock, not a real plan). */
 export const MAX_FUTURE_MS = 23 * 60 * 60 * 1000;
+/**
+ * What ClickHouse's `DateTime` (seconds since 1970 in a UInt32) holds. Outside it ClickHouse 18.16 stores a
+ * wrapped or zeroed date without a word and current ClickHouse saturates; a year outside 0-9999 is not even text
+ * either parses. So event times outside this range are not used at all.
+ */
+export const MIN_EVENT_MS = 0;
+export const MAX_EVENT_MS = 4_294_967_295_000;
 
 const EPOCH_DIGITS = /^\d{10,16}$/;
 
@@ -26,7 +33,7 @@ export function clockSkewMs(sentAt: string | number | null | undefined, nowMs: n
   return Number.isNaN(sent) ? 0 : nowMs - sent;
 }
 
-export type TimeNote = "unparseable" | "clamped_future";
+export type TimeNote = "unparseable" | "out_of_range" | "clamped_future";
 
 export interface EventTime {
   ms: number;
@@ -38,7 +45,9 @@ export interface EventTime {
  * - `offset` (ms before sending, legacy posthog-js) wins: `now - offset`, already relative to our clock;
  * - no timestamp: now;
  * - unparseable timestamp: now, noted;
- * - otherwise `timestamp + skew`, clamped to now when more than 23 h ahead (noted).
+ * - otherwise `timestamp + skew`;
+ * - a result outside what `DateTime` holds (before 1970-01-01T00:00:00Z, after 2106-02-07T06:28:15Z): now, noted;
+ * - more than 23 h ahead: clamped to now, noted.
  */
 export function resolveEventTime(
   event: { timestamp?: string | number | null; offset?: number | null },
@@ -55,8 +64,8 @@ export function resolveEventTime(
     if (Number.isNaN(parsed)) return { ms: nowMs, note: "unparseable" };
     ms = parsed + skewMs;
   }
-  // Date only represents +-8.64e15 ms; anything outside cannot be a real event time either.
-  if (!(Math.abs(ms) <= 8.64e15)) return { ms: nowMs, note: "unparseable" };
+  // Written so that NaN (a non-finite offset or skew) fails it too.
+  if (!(ms >= MIN_EVENT_MS && ms <= MAX_EVENT_MS)) return { ms: nowMs, note: "out_of_range" };
   if (ms - nowMs > MAX_FUTURE_MS) return { ms: nowMs, note: "clamped_future" };
   return { ms };
 }

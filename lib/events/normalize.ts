@@ -24,6 +24,7 @@ export interface RequestFacts {
 /** Property set on events whose timestamp we did not use, holding (a prefix of) what the client sent. */
 export const TIME_NOTE_PROPERTY: Record<TimeNote, string> = {
   unparseable: "$timestamp_unparseable",
+  out_of_range: "$timestamp_out_of_range",
   clamped_future: "$timestamp_clamped",
 };
 
@@ -35,7 +36,8 @@ export function normalizeEvent(e: IncomingEvent, r: RequestFacts): CapturedEvent
   const time = resolveEventTime(e, r.nowMs, r.skewMs);
   let properties = e.properties;
   if (time.note) {
-    properties = { ...properties, [TIME_NOTE_PROPERTY[time.note]]: String(e.timestamp ?? e.offset).slice(0, MARKER_MAX) };
+    const sent = e.offset !== undefined && e.offset !== null ? e.offset : e.timestamp;
+    properties = { ...properties, [TIME_NOTE_PROPERTY[time.note]]: String(sent).slice(0, MARKER_MAX) };
   }
   const propIp = properties.$ip;
   const ip = !r.captureIp ? "" : typeof propIp === "string" && propIp !== "" ? propIp : r.ip;

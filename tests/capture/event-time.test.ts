@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { clockSkewMs, MAX_FUTURE_MS, parseTime, resolveEventTime } from "../../lib/events/event-time.ts";
+import { clockSkewMs, MAX_EVENT_MS, MAX_FUTURE_MS, MIN_EVENT_MS, parseTime, resolveEventTime } from "../../lib/events/event-time.ts";
 
 const NOW = Date.parse("2024-05-01T12:00:00.000Z");
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -42,8 +42,17 @@ describe("resolveEventTime", () => {
   test("unparseable timestamp: now, noted", () => {
     expect(resolveEventTime({ timestamp: "tuesday" }, NOW, 0)).toEqual({ ms: NOW, note: "unparseable" });
   });
-  test("out of Date's range: now, noted", () => {
-    expect(resolveEventTime({ timestamp: 9e15 }, NOW, 0)).toEqual({ ms: NOW, note: "unparseable" });
+  test("outside what DateTime holds (pre-1970, past 2106, past Date's range, negative years): now, noted", () => {
+    for (const timestamp of [9e15, -1, "1969-12-31T23:59:59.999Z", "1900-01-01T00:00:00Z", "-000001-01-01T00:00:00Z", "+010000-01-01T00:00:00Z", "2106-02-07T06:28:16Z"]) {
+      expect(resolveEventTime({ timestamp }, NOW, 0)).toEqual({ ms: NOW, note: "out_of_range" });
+    }
+    // An offset larger than the time since 1970, and a skew that pushes a valid time before 1970.
+    expect(resolveEventTime({ offset: NOW + 1 }, NOW, 0)).toEqual({ ms: NOW, note: "out_of_range" });
+    expect(resolveEventTime({ timestamp: "1970-01-01T00:00:01Z" }, NOW, -2000)).toEqual({ ms: NOW, note: "out_of_range" });
+  });
+  test("the edges of DateTime's range are kept", () => {
+    expect(resolveEventTime({ timestamp: MIN_EVENT_MS }, NOW, 0)).toEqual({ ms: MIN_EVENT_MS });
+    expect(resolveEventTime({ timestamp: MAX_EVENT_MS }, MAX_EVENT_MS, 0)).toEqual({ ms: MAX_EVENT_MS });
   });
   test("more than 23 h ahead after correction: clamped to now, noted; just under stays", () => {
     expect(resolveEventTime({ timestamp: NOW + MAX_FUTURE_MS + 1 }, NOW, 0)).toEqual({ ms: NOW, note: "clamped_future" });

@@ -52,6 +52,18 @@ describe("normalizeEvent", () => {
     expect(future.properties.$timestamp_clamped).toBe("2030-01-01T00:00:00Z");
   });
 
+  test("a time DateTime cannot hold (pre-1970, negative year): the time received, the client's text kept; no uuid needed", () => {
+    for (const timestamp of ["1969-07-20T20:17:40Z", "-000001-01-01T00:00:00.000Z", -86_400_000]) {
+      const out = normalizeEvent(incoming({ event: "e", distinct_id: "d", timestamp }), facts);
+      expect(out.timestamp).toBe("2024-05-01T12:00:00.000Z");
+      expect(out.properties.$timestamp_out_of_range).toBe(String(timestamp));
+      // The generated UUIDv7 carries the time actually used.
+      expect(parseInt(out.uuid.replace(/-/g, "").slice(0, 12), 16)).toBe(NOW);
+    }
+    const offset = normalizeEvent(incoming({ event: "e", distinct_id: "d", offset: NOW + 5, timestamp: "2024-05-01T11:00:00Z" }), facts);
+    expect(offset.properties.$timestamp_out_of_range).toBe(String(NOW + 5));
+  });
+
   test("ip: request address, the event's own $ip when given, empty when capture is off", () => {
     expect(normalizeEvent(incoming({ event: "e", distinct_id: "d", properties: { $ip: "198.51.100.1" } }), facts).ip).toBe("198.51.100.1");
     expect(normalizeEvent(incoming({ event: "e", distinct_id: "d", properties: { $ip: "198.51.100.1" } }), { ...facts, ip: "", captureIp: false }).ip).toBe("");
