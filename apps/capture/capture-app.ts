@@ -12,6 +12,8 @@ import { newCaptureContext } from "./capture-context.ts";
 import { CaptureError } from "./capture-error.ts";
 import { buildCaptureInput } from "./capture-request.ts";
 import { captureSteps, runPipeline, type CaptureDeps } from "./pipeline.ts";
+import { registerFlagsRoutes } from "./routes/flags.ts";
+import { registerRemoteConfigRoutes } from "./routes/remote-config.ts";
 
 /** PostHog's paths. One event per request by convention (a batch is still accepted, under the smaller cap). */
 export const SINGLE_PATHS = ["/capture", "/capture/", "/e", "/e/", "/i/v0/e", "/i/v0/e/", "/track", "/track/", "/engage", "/engage/"];
@@ -88,6 +90,10 @@ export function createCaptureApp(opts: CaptureAppOptions): Hono {
   for (const path of BATCH_PATHS) app.on(["GET", "POST"], path, handle(opts.maxBatchBytes, 200));
   app.post(NATIVE_SINGLE_PATH, handle(opts.maxRequestBytes, 202));
   app.post(NATIVE_BATCH_PATH, handle(opts.maxBatchBytes, 202));
+  // What posthog-js asks for before it sends events: remote config and flags (none; autocapture on).
+  const startup = { projects: opts.projects, retryAfterS: opts.retryAfterS, metrics };
+  registerRemoteConfigRoutes(app, startup);
+  registerFlagsRoutes(app, { ...startup, maxBytes: opts.maxRequestBytes });
 
   app.onError((err, c) => {
     if (err instanceof CaptureError) {

@@ -1,8 +1,12 @@
+import type { ProjectSettings } from "./project-settings.ts";
+
 /** A project (PostHog: team): events captured with its public token carry its id as `team_id`. */
 export interface Project {
   id: number;
   name: string;
   token: string;
+  /** What the SDKs are told at start-up; absent = DEFAULT_PROJECT_SETTINGS (project-settings.ts). */
+  settings?: Partial<ProjectSettings>;
 }
 
 /** Where projects live (PostgreSQL in production); `null` means "no project has this token". */
