@@ -1,8 +1,8 @@
 /**
- * One batch on its way to ClickHouse: rows, their size, the next offset to commit per partition, and the DLQ
- * deliveries that must be confirmed before those offsets may be committed.
+ * One batch on its way to ClickHouse: rows, the Kafka message each row came from (what goes to the DLQ when
+ * ClickHouse rejects that row), their size, and the next offset to commit per partition.
  */
-import type { TopicPartitionOffset } from "../../lib/kafka/types.ts";
+import type { ConsumedMessage, TopicPartitionOffset } from "../../lib/kafka/types.ts";
 import type { EventRow } from "../../lib/events/event-row.ts";
 
 export interface BatchLimits {
@@ -13,8 +13,9 @@ export interface BatchLimits {
 
 export class Batch {
   readonly rows: EventRow[] = [];
+  /** sources[i] is the message rows[i] was decoded from. */
+  readonly sources: ConsumedMessage[] = [];
   bytes = 0;
-  readonly dlq: Promise<unknown>[] = [];
   private readonly next = new Map<string, TopicPartitionOffset>();
   private firstAt = 0;
 
@@ -29,9 +30,14 @@ export class Batch {
     return this.next.size === 0;
   }
 
-  add(row: EventRow | null, topic: string, partition: number, offset: bigint, bytes: number): void {
+  /** Adds a message: with its row, or without one (it goes to the DLQ) so that its offset is committed. */
+  add(m: ConsumedMessage, row: EventRow | null, bytes: number): void {
+    const { topic, partition, offset } = m;
     if (this.next.size === 0) this.firstAt = this.now();
-    if (row) this.rows.push(row);
+    if (row) {
+      this.rows.push(row);
+      this.sources.push(m);
+    }
     this.bytes += bytes;
     const k = `${topic}:${partition}`;
     const cur = this.next.get(k);

@@ -16,6 +16,11 @@ const schema = v.object({
   CONSUMER_RETRY_MAX_BACKOFF_MS: int(10_000, 10, 600_000),
   /** How long a revoke waits for ClickHouse before letting the partition go uncommitted (redelivered). */
   CONSUMER_REVOKE_FLUSH_TIMEOUT_MS: int(15_000, 100, 600_000),
+  /**
+   * How long an insert failure whose ClickHouse error code is in neither list of insert-errors.ts is retried as
+   * transient before the batch is split and rows still failing alone go to the DLQ.
+   */
+  CONSUMER_UNKNOWN_ERROR_RETRY_MS: int(60_000, 0, 86_400_000),
   CONSUMER_LAG_INTERVAL_MS: int(10_000, 500, 3_600_000),
   CLICKHOUSE_URL: httpUrl("http://127.0.0.1:8123"),
   CLICKHOUSE_DATABASE: identifier("analytics"),

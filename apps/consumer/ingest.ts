@@ -1,22 +1,30 @@
 /**
  * The consumer's loop: poll Kafka, decode, batch, insert into ClickHouse, then commit — in that order, so an
- * offset is committed only once ClickHouse acknowledged every row before it (at-least-once; the uuid makes a
- * redelivered row invisible to queries: exactly-once results).
+ * offset is committed only once ClickHouse stored (or the DLQ took) every message before it (at-least-once; the
+ * uuid makes a redelivered row invisible to queries: exactly-once results).
  *
  * Write-buffer discipline: send a batch when it is full (rows or bytes) or its first row has lingered long
  * enough; flush before partitions are revoked; flush on stop. One batch is in flight while the next one is
  * decoded (the insert waits on ClickHouse, decoding on this thread: overlapping them measured ~2x), and a batch
  * is sent only after the previous one was committed, so commits stay in offset order and at most two batches
- * are in memory. While ClickHouse fails, retry with capped exponential backoff and pause the assigned
- * partitions so librdkafka stops fetching: memory stays bounded.
+ * are in memory. The loop keeps polling while a batch is in flight (one message at a time once the next batch is
+ * full), so rebalances are served even while ClickHouse is down.
+ *
+ * Failures are told apart (insert-errors.ts): while ClickHouse or the way to it fails, retry with capped
+ * exponential backoff and pause the assigned partitions so librdkafka stops fetching (memory stays bounded).
+ * When ClickHouse rejects the rows themselves, split the batch until the offending rows are isolated
+ * (isolate.ts), dead-letter those with reason `insert_rejected` and ClickHouse's message, store the rest, commit.
  */
 import { decodeCapturedEvent } from "../../lib/events/captured-event.ts";
 import { addRewind, PositionLostError, type Consumer } from "../../lib/kafka/consumer.ts";
 import type { ConsumedMessage, RebalanceEvent, TopicPartitionOffset } from "../../lib/kafka/types.ts";
 import type { Logger } from "../../lib/log/logger.ts";
+import { LogRateLimit } from "../../lib/log/rate-limit.ts";
 import { Batch, type BatchLimits } from "./batch.ts";
 import type { RowSink } from "./clickhouse-sink.ts";
 import type { DeadLetters } from "./dead-letters.ts";
+import { classifyInsertError, type InsertFailure } from "./insert-errors.ts";
+import { isolateRejected } from "./isolate.ts";
 import type { ConsumerMetrics } from "./metrics.ts";
 import { clickhouseDateTime } from "../../lib/events/event-row.ts";
 import { toRow } from "./rows.ts";
@@ -25,6 +33,11 @@ export interface IngestOptions {
   limits: BatchLimits;
   retryMaxBackoffMs: number;
   revokeFlushTimeoutMs: number;
+  /**
+   * How long an insert failure with a ClickHouse error code in neither list of insert-errors.ts is retried as
+   * transient before the batch is split (and rows still failing alone are dead-lettered).
+   */
+  unknownErrorRetryMs?: number;
   /** Messages taken from librdkafka per poll. */
   pollMax?: number;
   /**
@@ -46,6 +59,10 @@ class FlushTimeout extends Error {}
 
 /** Tries of one message whose handling throws before it goes to the DLQ. */
 const QUARANTINE_AFTER = 3;
+/** Dead letters remembered as delivered, so a batch read again (after a revoke) does not send them twice. */
+const REMEMBER_DEAD_LETTERS = 100_000;
+
+const letterKey = (m: ConsumedMessage) => `${m.topic}\u0000${m.partition}\u0000${m.offset}`;
 
 export class Ingest {
   private batch = new Batch();
@@ -60,6 +77,9 @@ export class Ingest {
   consumer!: KafkaConsumer;
   /** The message whose handling last threw, and how many times in a row. */
   private failing: { key: string; count: number } | undefined;
+  /** Dead letters the DLQ confirmed (insertion-ordered: the oldest are forgotten first). */
+  private readonly delivered = new Set<string>();
+  private readonly logLimit = new LogRateLimit(10_000);
 
   constructor(
     private readonly sink: RowSink,
@@ -73,7 +93,8 @@ export class Ingest {
   readonly onRebalance = async (ev: RebalanceEvent): Promise<void> => {
     this.log.info({ kind: ev.kind, partitions: ev.partitions.length }, "rebalance");
     if (ev.kind === "assign") {
-      // A new assignment starts unpaused; the next failing insert pauses it again.
+      // A new assignment starts unpaused (lib/kafka resumes what it assigns: librdkafka would keep a partition's
+      // pause across re-assignment); the next failing insert pauses it again.
       if (this.paused) {
         this.paused = false;
         this.metrics.paused.set(0);
@@ -120,10 +141,13 @@ export class Ingest {
     const { limits } = this.opts;
     const pollMax = this.opts.pollMax ?? 10_000;
     while (this.running) {
+      // The next batch is full while one is still in flight: take one message at a time (polling still serves
+      // rebalances), so memory stays at two batches.
+      const held = this.inflight !== null && this.batch.full(limits);
       let messages: ConsumedMessage[] = [];
       let next = 0;
       try {
-        messages = await this.consumer.poll(pollMax);
+        messages = await this.consumer.poll(held ? 1 : pollMax);
         const insertedAt = clickhouseDateTime(Date.now());
         for (; next < messages.length; next++) this.acceptOrQuarantine(messages[next]!, insertedAt);
       } catch (err) {
@@ -147,13 +171,9 @@ export class Ingest {
         await Bun.sleep(500);
       }
       // Whatever was accepted still goes out on time, also while some message keeps failing.
-      try {
-        if (this.batch.due(limits)) await this.dispatch();
-        else if (messages.length === 0) await Bun.sleep(Math.min(10, limits.lingerMs));
-      } catch (err) {
-        this.log.error({ err: String(err) }, "ingest loop error");
-        await Bun.sleep(500);
-      }
+      if (this.inflight === null && this.batch.due(limits)) this.dispatch();
+      else if (held) await Promise.race([this.inflight?.catch(() => {}), Bun.sleep(50)]);
+      else if (messages.length === 0) await Bun.sleep(Math.min(10, limits.lingerMs));
     }
   }
 
@@ -182,7 +202,7 @@ export class Ingest {
     const decoded = m.value ? decodeCapturedEvent(m.value) : ({ ok: false, reason: "undecodable", detail: "empty value" } as const);
     if (decoded.ok) {
       try {
-        this.batch.add(toRow(decoded.event, m.partition, m.offset, insertedAt), m.topic, m.partition, m.offset, bytes);
+        this.batch.add(m, toRow(decoded.event, m.partition, m.offset, insertedAt), bytes);
         return;
       } catch (err) {
         this.reject(m, "schema_violation", String(err), bytes);
@@ -194,12 +214,11 @@ export class Ingest {
 
   private reject(m: ConsumedMessage, reason: string, detail: string, bytes: number): void {
     this.dead.push({ message: m, reason, detail });
-    this.batch.add(null, m.topic, m.partition, m.offset, bytes);
+    this.batch.add(m, null, bytes);
   }
 
-  /** Sends the pending batch once the previous one is stored and committed; returns without waiting for it. */
-  private async dispatch(): Promise<void> {
-    await this.settleInflight();
+  /** Starts writing the pending batch (the caller made sure none is in flight); does not wait for it. */
+  private dispatch(): void {
     if (this.batch.empty) return;
     const batch = this.batch;
     const dead = this.dead;
@@ -210,7 +229,7 @@ export class Ingest {
     const clear = () => {
       if (this.inflight === write) this.inflight = null;
     };
-    // A failure can only be a FlushTimeout during flush(), which awaits this promise and handles it.
+    // A failure can only be a FlushTimeout during flush() or stop(), which await this promise and handle it.
     write.then(clear, clear);
   }
 
@@ -221,7 +240,8 @@ export class Ingest {
   async flush(deadline: number): Promise<void> {
     this.deadline = deadline;
     try {
-      await this.dispatch();
+      await this.settleInflight();
+      this.dispatch();
       await this.settleInflight();
     } finally {
       this.deadline = Number.POSITIVE_INFINITY;
@@ -243,23 +263,24 @@ export class Ingest {
     }
   }
 
-  /** Insert, dead-letter, commit; each step retried until it succeeds or the deadline passes. */
+  /** Insert (isolating rejected rows), dead-letter, commit; each step retried until it succeeds or the deadline passes. */
   private async write(batch: Batch, dead: DeadLetter[]): Promise<void> {
-    await this.retry("insert", async () => {
-      const started = performance.now();
-      await this.sink.insert(batch.rows);
-      this.metrics.insertSeconds.observe((performance.now() - started) / 1000);
-    });
-    this.metrics.batchRows.observe(batch.size);
-    this.metrics.batchBytes.observe(batch.bytes);
-    this.metrics.eventsInserted.inc(batch.size);
-    if (dead.length > 0) {
-      await this.retry("dead-letter", async () => {
-        await Promise.all(dead.map((d) => this.deadLetters.send(d.message, d.reason, d.detail)));
-      });
-      for (const d of dead) this.metrics.dlq.inc({ reason: d.reason });
-      this.log.warn({ count: dead.length, first: dead[0]?.reason }, "messages sent to the DLQ");
+    const letters = [...dead];
+    if (batch.size > 0) {
+      const unknown = { since: Number.NaN };
+      const rejected = await isolateRejected(batch.size, (lo, hi) => this.insertRange(batch, lo, hi, unknown));
+      for (const r of rejected) letters.push({ message: batch.sources[r.index]!, reason: "insert_rejected", detail: r.failure.message });
+      if (rejected.length > 0) {
+        this.log.warn(
+          { rejected: rejected.length, rows: batch.size, code: rejected[0]!.failure.code, first: rejected[0]!.failure.message.slice(0, 300) },
+          "ClickHouse rejected rows: isolated, sent to the DLQ",
+        );
+      }
+      this.metrics.batchRows.observe(batch.size);
+      this.metrics.batchBytes.observe(batch.bytes);
+      this.metrics.eventsInserted.inc(batch.size - rejected.length);
     }
+    if (letters.length > 0) await this.sendDeadLetters(letters);
     try {
       await this.consumer.commit(batch.offsets());
       this.metrics.commits.inc();
@@ -267,6 +288,64 @@ export class Ingest {
       // The rows are stored; a failed commit only means they may be read again (and deduplicated by uuid).
       this.log.warn({ err: String(err) }, "offset commit failed");
     }
+  }
+
+  /**
+   * Inserts rows [lo, hi) of `batch`, retrying transient failures; resolves with null when stored, or with the
+   * failure when the rows are at fault (or an unknown error outlasted unknownErrorRetryMs: `unknown.since` is
+   * shared by every range of the batch, so the split does not wait that long again for each half).
+   */
+  private async insertRange(batch: Batch, lo: number, hi: number, unknown: { since: number }): Promise<InsertFailure | null> {
+    const rows = lo === 0 && hi === batch.size ? batch.rows : batch.rows.slice(lo, hi);
+    if (rows.length < batch.size) this.metrics.splitInserts.inc();
+    let failure: InsertFailure | null = null;
+    await this.retry("insert", async () => {
+      const started = performance.now();
+      try {
+        await this.sink.insert(rows);
+      } catch (err) {
+        const f = classifyInsertError(err);
+        this.metrics.insertErrors.inc({ kind: f.kind });
+        if (f.kind === "rows") return void (failure = f);
+        if (f.kind === "unknown") {
+          if (Number.isNaN(unknown.since)) unknown.since = performance.now();
+          if (performance.now() - unknown.since >= (this.opts.unknownErrorRetryMs ?? 60_000)) return void (failure = f);
+        }
+        throw err;
+      }
+      this.metrics.insertSeconds.observe((performance.now() - started) / 1000);
+    });
+    return failure;
+  }
+
+  /** Sends each dead letter once: a retry sends only those the DLQ has not confirmed yet. */
+  private async sendDeadLetters(letters: DeadLetter[]): Promise<void> {
+    let pending = letters.filter((d) => !this.delivered.has(letterKey(d.message)));
+    await this.retry("dead-letter", async () => {
+      const results = await Promise.allSettled(pending.map((d) => this.deadLetters.send(d.message, d.reason, d.detail)));
+      const failed: DeadLetter[] = [];
+      let error: unknown;
+      results.forEach((r, i) => {
+        const d = pending[i]!;
+        if (r.status === "rejected") {
+          failed.push(d);
+          error ??= r.reason;
+          return;
+        }
+        this.remember(letterKey(d.message));
+        this.metrics.dlq.inc({ reason: d.reason });
+      });
+      pending = failed;
+      if (failed.length > 0) throw error;
+    });
+    const first = letters[0]!;
+    const allowed = this.logLimit.allow(`dlq:${first.reason}`);
+    if (allowed) this.log.warn({ count: letters.length, reason: first.reason, suppressedLines: allowed.suppressed }, "messages sent to the DLQ");
+  }
+
+  private remember(key: string): void {
+    this.delivered.add(key);
+    if (this.delivered.size > REMEMBER_DEAD_LETTERS) this.delivered.delete(this.delivered.values().next().value!);
   }
 
   private async retry(step: string, fn: () => Promise<void>): Promise<void> {
@@ -277,10 +356,10 @@ export class Ingest {
         if (this.paused) this.setPaused(false);
         return;
       } catch (err) {
-        if (step === "insert") this.metrics.insertErrors.inc();
         if (performance.now() + backoff > this.deadline) throw new FlushTimeout(`${step} failed: ${String(err)}`);
         if (!this.paused) this.setPaused(true);
-        this.log.warn({ step, attempt, backoffMs: backoff, err: String(err) }, "retrying");
+        const allowed = this.logLimit.allow(`retry:${step}`);
+        if (allowed) this.log.warn({ step, attempt, backoffMs: backoff, err: String(err).slice(0, 500), suppressedLines: allowed.suppressed }, "retrying");
         await Bun.sleep(backoff);
         backoff = Math.min(backoff * 2, this.opts.retryMaxBackoffMs);
       }
@@ -297,7 +376,7 @@ export class Ingest {
     }
     this.paused = paused;
     this.metrics.paused.set(paused ? 1 : 0);
-    this.log.info({ partitions: parts.length }, paused ? "paused partitions: ClickHouse failing" : "resumed partitions");
+    this.log.info({ partitions: parts.length }, paused ? "paused partitions: ClickHouse (or the DLQ) failing" : "resumed partitions");
   }
 }
 

@@ -36,6 +36,7 @@ const ingest = new Ingest(new ClickHouseSink(ch), new DeadLetters(producer, conf
   limits: { maxRows: config.CONSUMER_BATCH_MAX_ROWS, maxBytes: config.CONSUMER_BATCH_MAX_BYTES, lingerMs: config.CONSUMER_BATCH_LINGER_MS },
   retryMaxBackoffMs: config.CONSUMER_RETRY_MAX_BACKOFF_MS,
   revokeFlushTimeoutMs: config.CONSUMER_REVOKE_FLUSH_TIMEOUT_MS,
+  unknownErrorRetryMs: config.CONSUMER_UNKNOWN_ERROR_RETRY_MS,
   // Exit non-zero after committing what was processed: a restart resumes from the committed offsets.
   onFatal: () => void shutdown("fatal", 1),
 });

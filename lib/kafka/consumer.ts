@@ -235,6 +235,9 @@ export class Consumer {
           await this.opts.onRebalance?.({ kind: "assign", partitions: r.partitions });
           if (this.cooperative) this.check(takeError(l.rd_kafka_incremental_assign(this.rk as never, r.list as never) as unknown as number));
           else this.checkCode(l.rd_kafka_assign(this.rk as never, r.list as never), "assign");
+          // librdkafka keeps a partition's pause flag across unassign/assign: a partition paused before a
+          // rebalance would come back paused and never be fetched. What is assigned starts resumed.
+          this.checkCode(l.rd_kafka_resume_partitions(this.rk as never, r.list as never), "resume assigned");
           this.assigned = this.cooperative ? [...this.assigned, ...r.partitions] : r.partitions;
         } else {
           await this.opts.onRebalance?.({ kind: "revoke", partitions: r.partitions });

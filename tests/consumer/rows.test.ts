@@ -53,15 +53,16 @@ describe("rows", () => {
 });
 
 describe("batch", () => {
+  const msg = (partition: number, offset: bigint) => ({ topic: "events", partition, offset, key: null, value: null, timestamp: 0 });
   const limits = { maxRows: 3, maxBytes: 1000, lingerMs: 100 };
 
   test("commits the next offset per partition, DLQ'd messages included", () => {
     let now = 0;
     const b = new Batch(() => now);
     expect(b.empty).toBe(true);
-    b.add(null, "events", 1, 10n, 5);
-    b.add(null, "events", 1, 12n, 5);
-    b.add(null, "events", 2, 3n, 5);
+    b.add(msg(1, 10n), null, 5);
+    b.add(msg(1, 12n), null, 5);
+    b.add(msg(2, 3n), null, 5);
     expect(b.offsets()).toEqual([
       { topic: "events", partition: 1, offset: 13n },
       { topic: "events", partition: 2, offset: 4n },
@@ -79,13 +80,13 @@ describe("batch", () => {
       0n,
       "2026-01-01 00:00:00",
     );
-    b.add(row, "events", 0, 0n, 10);
-    b.add(row, "events", 0, 1n, 10);
+    b.add(msg(0, 0n), row, 10);
+    b.add(msg(0, 1n), row, 10);
     expect(b.due(limits)).toBe(false);
-    b.add(row, "events", 0, 2n, 10);
+    b.add(msg(0, 2n), row, 10);
     expect(b.due(limits)).toBe(true);
     const big = new Batch(() => 0);
-    big.add(row, "events", 0, 0n, 1000);
+    big.add(msg(0, 0n), row, 1000);
     expect(big.full(limits)).toBe(true);
   });
 });

@@ -45,3 +45,15 @@ export function mergeCounts(a: Map<string, number>, b: Map<string, number>): Map
   for (const [k, v] of b) out.set(k, (out.get(k) ?? 0) + v);
   return out;
 }
+
+/**
+ * Events that decode (they are valid CapturedEvents) but that ClickHouse refuses to store: what a capture
+ * without sanitisation would let through. `surrogate`: a lone UTF-16 surrogate (ClickHouse code 25);
+ * `year10000`: a time past what DateTime holds (18.16: code 27; current: code 41).
+ */
+export function poisonEvent(team: number, kind: "surrogate" | "year10000", i = 0): CapturedEvent {
+  const e = capturedEvent(team, i);
+  if (kind === "surrogate") e.properties = { ...e.properties, title: "Hi \ud83d" };
+  else e.timestamp = new Date(Date.UTC(10000, 0, 1)).toISOString();
+  return e;
+}

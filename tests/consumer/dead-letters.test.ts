@@ -1,0 +1,183 @@
+/**
+ * Rows ClickHouse rejects, end to end, and dead letters written once.
+ *
+ * - Acceptance (issue 12): a message that decodes but that ClickHouse rejects, produced straight onto an
+ *   (isolated) events topic in the middle of a batch: the other rows land, that one is in the DLQ with reason
+ *   `insert_rejected` and ClickHouse's message, lag returns to 0.
+ * - In-process, with the real broker and ClickHouse: a DLQ producer that fails part of the time (a real producer
+ *   pointed at a port nothing listens on) never causes a copy; a revoke whose flush times out leaves the batch
+ *   uncommitted, and when the partitions come back the rows are stored and each dead letter is there once.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { Registry } from "prom-client";
+import { ClickHouseSink } from "../../apps/consumer/clickhouse-sink.ts";
+import { DeadLetters } from "../../apps/consumer/dead-letters.ts";
+import { Ingest } from "../../apps/consumer/ingest.ts";
+import { consumerMetrics } from "../../apps/consumer/metrics.ts";
+import { createClickHouse } from "../../lib/clickhouse/client.ts";
+import { encodeCapturedEvent } from "../../lib/events/captured-event.ts";
+import { Consumer } from "../../lib/kafka/consumer.ts";
+import { ClusterClient } from "../../lib/kafka/metadata.ts";
+import { Producer } from "../../lib/kafka/producer.ts";
+import type { ConsumedMessage } from "../../lib/kafka/types.ts";
+import { createLogger } from "../../lib/log/logger.ts";
+import { type AppProcess, startApp } from "../support/apps.ts";
+import { readDeadLetters } from "../support/dlq.ts";
+import { capturedEvent, poisonEvent } from "../support/events.ts";
+import { ch, CH_DB, CLICKHOUSE, freePort, KAFKA, uniqueName, uniqueTeamId, waitFor } from "../support/stack.ts";
+
+const running: AppProcess[] = [];
+const closers: (() => Promise<void> | void)[] = [];
+afterAll(async () => {
+  for (const p of running) if (p.proc.exitCode === null) await p.kill9();
+  for (const c of closers) await c();
+});
+
+async function distinct(team: number): Promise<number> {
+  return Number((await ch(`SELECT uniqExact(uuid) FROM events WHERE team_id = ${team}`))[0]![0]);
+}
+
+async function lagOf(group: string, topic: string): Promise<bigint> {
+  const c = new ClusterClient({ "bootstrap.servers": KAFKA });
+  try {
+    return c.lag(group, topic, 5000).reduce((a, p) => a + p.lag, 0n);
+  } finally {
+    c.destroy();
+  }
+}
+
+/** Good events around poisoned ones, all on partition-spreading keys, produced in one go (one batch downstream). */
+async function produceWithPoison(topic: string, team: number, good: number, poison: ("surrogate" | "year10000")[]) {
+  const producer = new Producer({ "bootstrap.servers": KAFKA });
+  try {
+    const messages = [];
+    for (let i = 0; i < good; i++) {
+      const e = capturedEvent(team, i);
+      messages.push({ key: e.distinct_id, value: encodeCapturedEvent(e) });
+      if (i === Math.floor(good / 2)) for (const [k, kind] of poison.entries()) messages.push({ key: `poison-${k}`, value: encodeCapturedEvent(poisonEvent(team, kind, good + k)) });
+    }
+    const reports = await producer.produceMany(topic, messages);
+    const half = Math.floor(good / 2) + 1;
+    return reports.slice(half, half + poison.length);
+  } finally {
+    await producer.close();
+  }
+}
+
+describe("rows ClickHouse rejects", () => {
+  test("a poisoned message in the middle of a batch: the rest lands, it is in the DLQ with ClickHouse's message, lag 0", async () => {
+    const topic = uniqueName("t-rejected");
+    const group = uniqueName("g");
+    const team = uniqueTeamId();
+    const poison = await produceWithPoison(topic, team, 600, ["surrogate"]);
+    const app = await startApp("consumer", {
+      CONSUMER_EVENTS_TOPIC: topic,
+      CONSUMER_KAFKA_GROUP_ID: group,
+      CONSUMER_DLQ_TOPIC: `${topic}-dlq`,
+      CONSUMER_BATCH_LINGER_MS: "500",
+    });
+    running.push(app);
+    await waitFor("the 600 good events stored", 60_000, async () => (await distinct(team)) === 600);
+    const letters = await readDeadLetters(`${topic}-dlq`, 1);
+    expect(letters.length).toBe(1);
+    expect(letters[0]).toMatchObject({ reason: "insert_rejected", sourceTopic: topic, sourcePartition: poison[0]!.partition, sourceOffset: poison[0]!.offset });
+    expect(letters[0]!.detail).toContain("Code: 25");
+    expect(letters[0]!.detail).toContain("surrogate");
+    await waitFor("lag drained", 30_000, async () => (await lagOf(group, topic)) === 0n);
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    expect(metrics).toMatch(/^consumer_dlq_total\{reason="insert_rejected"[^}]*\} 1$/m);
+    expect(await app.stop()).toBe(0);
+  }, 120_000);
+});
+
+describe("dead letters are written once", () => {
+  function ingestFor(topic: string, group: string, deadLetters: DeadLetters, revokeFlushTimeoutMs = 15_000) {
+    const ingest = new Ingest(new ClickHouseSink(createClickHouse({ url: CLICKHOUSE, database: CH_DB })), deadLetters, consumerMetrics(new Registry()), createLogger("test", "silent"), {
+      limits: { maxRows: 50_000, maxBytes: 1 << 26, lingerMs: 300 },
+      retryMaxBackoffMs: 200,
+      revokeFlushTimeoutMs,
+    });
+    const consumer = new Consumer({ "bootstrap.servers": KAFKA, "group.id": group, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500 }, { onRebalance: ingest.onRebalance });
+    consumer.subscribe([topic]);
+    ingest.start(consumer);
+    return ingest;
+  }
+
+  /** A real DLQ producer, and one pointed at a port where no broker listens (its deliveries time out). */
+  function dlqs(topic: string) {
+    const ok = new Producer({ "bootstrap.servers": KAFKA });
+    const broken = new Producer({ "bootstrap.servers": `127.0.0.1:${freePort()}`, "message.timeout.ms": 300, log_level: 2 });
+    closers.push(() => ok.close(), () => broken.close(100));
+    return { ok: new DeadLetters(ok, topic), broken: new DeadLetters(broken, topic) };
+  }
+
+  test("a DLQ producer that fails some deliveries: each dead letter once, the rest stored and committed", async () => {
+    const topic = uniqueName("t-dlqonce");
+    const group = uniqueName("g");
+    const team = uniqueTeamId();
+    await produceWithPoison(topic, team, 300, ["surrogate", "year10000", "surrogate"]);
+    const { ok, broken } = dlqs(`${topic}-dlq`);
+    // The first delivery of every dead letter but the first fails, so the step is retried with only those.
+    const attempts = new Map<string, number>();
+    const flaky = {
+      send(m: ConsumedMessage, reason: string, detail: string) {
+        const k = `${m.partition}/${m.offset}`;
+        const n = (attempts.get(k) ?? 0) + 1;
+        attempts.set(k, n);
+        return (n === 1 && attempts.size > 1 ? broken : ok).send(m, reason, detail);
+      },
+    } as unknown as DeadLetters;
+    const ingest = ingestFor(topic, group, flaky);
+    try {
+      await waitFor("300 good events stored", 60_000, async () => (await distinct(team)) === 300);
+      await waitFor("lag drained", 30_000, async () => (await lagOf(group, topic)) === 0n);
+    } finally {
+      await ingest.stop(10_000);
+    }
+    const letters = await readDeadLetters(`${topic}-dlq`, 3);
+    expect(letters.length).toBe(3);
+    expect(new Set(letters.map((l) => `${l.sourcePartition}/${l.sourceOffset}`)).size).toBe(3);
+    expect(letters.every((l) => l.reason === "insert_rejected")).toBe(true);
+    // Two dead letters needed a second delivery; none a third (the delivered one was not sent again).
+    expect([...attempts.values()].sort()).toEqual([1, 2, 2]);
+  }, 120_000);
+
+  test("a revoke whose flush times out (DLQ down): nothing committed; when the partitions return, rows stored and each dead letter once", async () => {
+    const topic = uniqueName("t-revoke");
+    const group = uniqueName("g");
+    const team = uniqueTeamId();
+    await produceWithPoison(topic, team, 400, ["surrogate", "year10000"]);
+    const { ok, broken } = dlqs(`${topic}-dlq`);
+    let dlqUp = false;
+    const switchable = { send: (m: ConsumedMessage, r: string, d: string) => (dlqUp ? ok : broken).send(m, r, d) } as unknown as DeadLetters;
+    const ingest = ingestFor(topic, group, switchable, 1500);
+    let other: Consumer | undefined;
+    try {
+      // Rows are inserted, but the batch cannot commit while the DLQ fails.
+      await waitFor("good rows inserted", 60_000, async () => (await distinct(team)) === 400);
+      expect(await lagOf(group, topic)).toBe(402n);
+      // A second member joins: the revoke's flush gives up after 1.5 s and commits nothing.
+      other = new Consumer({ "bootstrap.servers": KAFKA, "group.id": group, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500 });
+      other.subscribe([topic]);
+      const joined = other;
+      await waitFor("second member assigned", 30_000, async () => {
+        // Serving the queue applies the assignment; what it hands out is never committed.
+        await joined.poll(100);
+        return joined.assignment().length > 0;
+      });
+      expect(await lagOf(group, topic)).toBe(402n);
+      dlqUp = true;
+      // It leaves without reading anything it commits: everything comes back to the first member.
+      await joined.close();
+      other = undefined;
+      await waitFor("lag drained", 60_000, async () => (await lagOf(group, topic)) === 0n);
+    } finally {
+      await other?.close();
+      await ingest.stop(10_000);
+    }
+    expect(await distinct(team)).toBe(400);
+    const letters = await readDeadLetters(`${topic}-dlq`, 2);
+    expect(letters.length).toBe(2);
+    expect(new Set(letters.map((l) => `${l.sourcePartition}/${l.sourceOffset}`)).size).toBe(2);
+  }, 180_000);
+});
