@@ -10,10 +10,11 @@ import { HTTPException } from "hono/http-exception";
 import type { Logger } from "../../lib/log/logger.ts";
 import { newCaptureContext } from "./capture-context.ts";
 import { CaptureError } from "./capture-error.ts";
-import { buildCaptureInput } from "./capture-request.ts";
+import { buildCaptureInput, clientAddress } from "./capture-request.ts";
 import { captureSteps, runPipeline, type CaptureDeps } from "./pipeline.ts";
 import { registerFlagsRoutes } from "./routes/flags.ts";
 import { registerRemoteConfigRoutes } from "./routes/remote-config.ts";
+import { registerV1EventsRoute } from "./routes/v1-events.ts";
 
 /** PostHog's paths. One event per request by convention (a batch is still accepted, under the smaller cap). */
 export const SINGLE_PATHS = ["/capture", "/capture/", "/e", "/e/", "/i/v0/e", "/i/v0/e/", "/track", "/track/", "/engage", "/engage/"];
@@ -94,6 +95,8 @@ export function createCaptureApp(opts: CaptureAppOptions): Hono {
   const startup = { projects: opts.projects, retryAfterS: opts.retryAfterS, metrics };
   registerRemoteConfigRoutes(app, startup);
   registerFlagsRoutes(app, { ...startup, maxBytes: opts.maxRequestBytes });
+  // PostHog's newer protocol (posthog-python capture_mode="v1"): per-event results in a 200.
+  registerV1EventsRoute(app, { ...opts, maxBytes: opts.maxBatchBytes, now, accepting, clientIp: (c) => clientAddress(c, opts.trustProxy) });
 
   app.onError((err, c) => {
     if (err instanceof CaptureError) {

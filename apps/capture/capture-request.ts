@@ -73,7 +73,7 @@ interface AddressSource {
   requestIP?(req: Request): { address: string } | null;
 }
 
-function clientAddress(c: Context, trustProxy: boolean): string {
+export function clientAddress(c: Context, trustProxy: boolean): string {
   if (trustProxy) {
     const forwarded = c.req.header("x-forwarded-for");
     if (forwarded) return forwarded.split(",")[0]!.trim();
