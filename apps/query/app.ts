@@ -3,6 +3,7 @@
  * real ClickHouse/PostgreSQL/Redis or with their own wrappers. main.ts only loads config and wires this.
  */
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { Registry } from "prom-client";
 import type { QueryRunner } from "../../lib/clickhouse/run.ts";
 import { healthRoutes, type ReadinessCheck } from "../../lib/http/health.ts";
@@ -25,6 +26,8 @@ export interface QueryAppDeps {
   cacheTtlSeconds: number;
   cachePastTtlSeconds: number;
   maxExecutionTimeS: number;
+  /** Request body cap in bytes (default 1 MiB). */
+  maxBodyBytes?: number;
   log: Logger;
   registry: Registry;
   readiness: Record<string, ReadinessCheck>;
@@ -61,6 +64,15 @@ export function createQueryApp(deps: QueryAppDeps): Hono<{ Variables: AuthVariab
     await next();
     metrics.observeRequest(c.req.path.replace(/^\/api\//, ""), c.res.status, (performance.now() - started) / 1000);
   });
+  // Before authentication: an oversized body is refused without reading it (Content-Length) or past the cap.
+  const maxBodyBytes = deps.maxBodyBytes ?? 1024 * 1024;
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: (c) => c.json(new QueryApiError("request_too_large", `the request body exceeds ${maxBodyBytes} bytes`).body, 413),
+    }),
+  );
   app.use("/api/*", requireProjectKey(deps.keys));
 
   const routeDeps = {

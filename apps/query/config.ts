@@ -20,6 +20,8 @@ export const QueryConfigSchema = v.object({
   QUERY_MAX_EXECUTION_TIME_S: int(30, 1, 3600),
   /** How long a resolved secret key is trusted before PostgreSQL is asked again. */
   QUERY_KEY_CACHE_TTL_S: int(60, 0, 3600),
+  /** Request body cap, bytes: a query is a few KB; past the cap 413 `request_too_large`. */
+  QUERY_MAX_BODY_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
   LOG_LEVEL: logLevel(),
 });
 

@@ -15,6 +15,7 @@ export const ERRORS = {
   invalid_key: { status: 401, type: "authentication_error" },
   forbidden_project: { status: 403, type: "authentication_error" },
   not_found: { status: 404, type: "invalid_request" },
+  request_too_large: { status: 413, type: "invalid_request" },
   query_timeout: { status: 504, type: "server_error" },
   clickhouse_unavailable: { status: 503, type: "server_error" },
   auth_unavailable: { status: 503, type: "server_error" },

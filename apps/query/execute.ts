@@ -1,7 +1,8 @@
 /**
  * Runs the endpoints' SQL with the API's limits and turns ClickHouse failures into API errors: timeouts become
  * 504, an unreachable server 503, a bad regex 400; anything else is logged with its SQL and answered as a plain
- * 500 so neither SQL nor server internals reach the client.
+ * 500 so neither SQL nor server internals reach the client. Logs show the SQL's shape (values as `?`) and
+ * ClickHouse's message without what it quotes: filter values can be personal data.
  */
 import { CH_ERROR, clickHouseErrorCode, type QueryOutput, type QueryRunner } from "../../lib/clickhouse/run.ts";
 import type { SqlFragment } from "../../lib/clickhouse/sql.ts";
@@ -30,14 +31,14 @@ export function toApiError(err: unknown, query: SqlFragment, log: Logger): Query
   const code = clickHouseErrorCode(err);
   const message = err instanceof Error ? err.message : String(err);
   if (code === CH_ERROR.TIMEOUT_EXCEEDED || code === CH_ERROR.TOO_SLOW) {
-    log.warn({ code, sql: query.text }, "query exceeded max_execution_time");
+    log.warn({ code, sql: query.shape }, "query exceeded max_execution_time");
     return new QueryApiError("query_timeout", "the query took longer than the allowed execution time; narrow the date range or simplify the query");
   }
   if (code === CH_ERROR.CANNOT_COMPILE_REGEXP) {
     return new QueryApiError("invalid_regex", "a regex filter is not a valid RE2 pattern", undefined, { cause: err });
   }
   if (code === CH_ERROR.TOO_MANY_SIMULTANEOUS_QUERIES || code === CH_ERROR.MEMORY_LIMIT_EXCEEDED) {
-    log.warn({ code, message }, "ClickHouse refused the query for lack of resources");
+    log.warn({ code, message: withoutQuoted(message) }, "ClickHouse refused the query for lack of resources");
     return new QueryApiError("clickhouse_unavailable", "the analytics database is overloaded; retry later");
   }
   if (code === undefined) {
@@ -45,6 +46,11 @@ export function toApiError(err: unknown, query: SqlFragment, log: Logger): Query
     log.error({ err: message }, "ClickHouse unreachable");
     return new QueryApiError("clickhouse_unavailable", "the analytics database is unavailable; retry later");
   }
-  log.error({ code, err: message, sql: query.text }, "ClickHouse query failed");
+  log.error({ code, err: withoutQuoted(message), sql: query.shape }, "ClickHouse query failed");
   return new QueryApiError("internal", "the query failed");
+}
+
+/** ClickHouse quotes pieces of the query (values included) in its messages: keep the message, not the quotes. */
+export function withoutQuoted(message: string): string {
+  return message.replace(/'(?:[^'\\]|\\.)*'/g, "'?'");
 }

@@ -43,10 +43,16 @@ export const FunnelsRequestSchema = v.strictObject({
   ...DateRangeSchema.entries,
   timezone: TimeZoneSchema,
   window: v.optional(
-    v.strictObject({
-      value: v.pipe(v.number(), v.integer(), v.minValue(1)),
-      unit: v.picklist(["second", "minute", "hour", "day"]),
-    }),
+    v.pipe(
+      v.strictObject({
+        value: v.pipe(v.number(), v.integer(), v.minValue(1)),
+        unit: v.picklist(["second", "minute", "hour", "day"]),
+      }),
+      v.forward(
+        v.check((w) => w.value * UNIT_SECONDS[w.unit] <= MAX_WINDOW_S, `the window must be at most ${MAX_WINDOW_S / 86400} days`),
+        ["value"],
+      ),
+    ),
     { value: 14, unit: "day" },
   ),
   order: v.optional(v.picklist(FUNNEL_ORDERS), "ordered"),

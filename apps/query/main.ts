@@ -31,6 +31,7 @@ const app = createQueryApp({
   cacheTtlSeconds: config.QUERY_CACHE_TTL_S,
   cachePastTtlSeconds: config.QUERY_CACHE_PAST_TTL_S,
   maxExecutionTimeS: config.QUERY_MAX_EXECUTION_TIME_S,
+  maxBodyBytes: config.QUERY_MAX_BODY_BYTES,
   log,
   registry: createRegistry("query"),
   readiness: { clickhouse: () => pingClickHouse(ch), postgres: () => pingPostgres(pg), redis: () => pingRedis(redis) },

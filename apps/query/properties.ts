@@ -25,6 +25,16 @@ export const NameSchema = v.pipe(
   v.regex(/^[^\u0000-\u001f\u007f]+$/, "control characters (including \\0) are not allowed"),
 );
 
+// Inlined as a SQL number literal, which must be exact (lib/clickhouse/sql.ts): every double past 2^53 is an
+// integer that is not. (eq/in compare text, so they take any finite number.)
+const SAFE = `between ${-Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}`;
+const ComparedNumber = v.pipe(
+  v.number(),
+  v.finite(),
+  v.minValue(-Number.MAX_SAFE_INTEGER, `must be ${SAFE}`),
+  v.maxValue(Number.MAX_SAFE_INTEGER, `must be ${SAFE}`),
+);
+
 const Scalar = v.union([v.pipe(v.string(), v.maxLength(2000)), v.pipe(v.number(), v.finite()), v.boolean()]);
 
 export const PropertyFilterSchema = v.variant("operator", [
@@ -33,7 +43,7 @@ export const PropertyFilterSchema = v.variant("operator", [
   v.strictObject({ key: NameSchema, operator: v.picklist(["contains", "not_contains"]), value: v.pipe(v.string(), v.maxLength(2000)) }),
   v.strictObject({ key: NameSchema, operator: v.literal("regex"), value: v.pipe(v.string(), v.minLength(1), v.maxLength(1000)) }),
   v.strictObject({ key: NameSchema, operator: v.picklist(["is_set", "is_not_set"]) }),
-  v.strictObject({ key: NameSchema, operator: v.picklist(["gt", "lt"]), value: v.pipe(v.number(), v.finite()) }),
+  v.strictObject({ key: NameSchema, operator: v.picklist(["gt", "lt"]), value: ComparedNumber }),
 ]);
 export type PropertyFilter = v.InferOutput<typeof PropertyFilterSchema>;
 

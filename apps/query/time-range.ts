@@ -114,7 +114,9 @@ export class DateRangeError extends Error {
 
 const RELATIVE = /^-(\d{1,4})([hdwmy])$/;
 const LOCAL_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(Z|[+-]\d{2}:\d{2})?$/;
+// Seconds may carry a fraction of 1-9 digits (`Date.toISOString()` writes 3); it is kept to the millisecond,
+// then date_from rounds down and date_to up to DateTime's whole seconds.
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?$/;
 
 /** Start of the local day `days` days before/after the local day of `ms`. */
 function localDayStart(tz: string, ms: number, days = 0): number {
@@ -168,9 +170,11 @@ function parsePoint(field: "date_from" | "date_to", value: string, tz: string, n
   if (dt) {
     const [y, m, d, h, mi, s] = [1, 2, 3, 4, 5, 6].map((i) => Number(dt[i] ?? 0)) as [number, number, number, number, number, number];
     checkCalendar(field, y, m, d, h, mi, s);
-    const zone = dt[7];
-    if (!zone) return localToInstant(tz, y, m, d, h, mi, s);
-    const wall = Date.UTC(y, m - 1, d, h, mi, s);
+    // Whole milliseconds, rounded up: a date_to of 01:59:59.0001 must still include that second.
+    const fraction = dt[7] ? Math.ceil(Number(`0.${dt[7]}`) * 1000) : 0;
+    const zone = dt[8];
+    if (!zone) return localToInstant(tz, y, m, d, h, mi, s) + fraction;
+    const wall = Date.UTC(y, m - 1, d, h, mi, s) + fraction;
     if (zone === "Z") return wall;
     const sign = zone[0] === "-" ? -1 : 1;
     const offset = sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;

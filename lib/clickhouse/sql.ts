@@ -24,6 +24,8 @@ export class SqlFragment {
   constructor(
     token: typeof TOKEN,
     readonly text: string,
+    /** The same SQL with every inlined value written as `?`: what logs may show (values can be personal data). */
+    readonly shape: string = text,
   ) {
     if (token !== TOKEN) throw new SqlBuildError("SqlFragment is made only by lib/clickhouse/sql.ts");
   }
@@ -32,7 +34,7 @@ export class SqlFragment {
   }
 }
 
-const fragment = (text: string) => new SqlFragment(TOKEN, text);
+const fragment = (text: string, shape: string = text) => new SqlFragment(TOKEN, text, shape);
 
 export type SqlValue = SqlFragment | string | number | bigint | boolean | Date | null | readonly SqlValue[];
 
@@ -73,7 +75,13 @@ function numberLiteral(n: number): string {
 
 /** Renders one value as a SQL literal (or inlines a fragment as is). */
 export function literal(value: SqlValue): SqlFragment {
-  return fragment(render(value));
+  return fragment(render(value), renderShape(value));
+}
+
+function renderShape(value: SqlValue): string {
+  if (value instanceof SqlFragment) return value.shape;
+  if (Array.isArray(value)) return `[${value.map(renderShape).join(", ")}]`;
+  return "?";
 }
 
 function render(value: SqlValue): string {
@@ -115,23 +123,27 @@ export function ident(name: string): SqlFragment {
 /** Tagged template: static parts are SQL written in code; every `${value}` is rendered by `literal`. */
 export function sql(strings: TemplateStringsArray, ...values: SqlValue[]): SqlFragment {
   let text = strings[0]!;
-  for (let i = 0; i < values.length; i++) text += render(values[i]!) + strings[i + 1]!;
-  return fragment(text);
+  let shape = text;
+  for (let i = 0; i < values.length; i++) {
+    text += render(values[i]!) + strings[i + 1]!;
+    shape += renderShape(values[i]!) + strings[i + 1]!;
+  }
+  return fragment(text, shape);
 }
 
 /** Joins fragments (or literals) with a separator written in code, e.g. `join(conds, " AND ")`. */
 export function join(parts: readonly SqlValue[], separator: ", " | " AND " | " OR " | " UNION ALL " | "\n" | " " = ", "): SqlFragment {
-  return fragment(parts.map(render).join(separator));
+  return fragment(parts.map(render).join(separator), parts.map(renderShape).join(separator));
 }
 
 /** `a AND b AND ...`, or `1` when there is nothing to require. */
 export function and(parts: readonly SqlFragment[]): SqlFragment {
   if (parts.length === 0) return fragment("1");
-  return fragment(parts.map((p) => `(${p.text})`).join(" AND "));
+  return fragment(parts.map((p) => `(${p.text})`).join(" AND "), parts.map((p) => `(${p.shape})`).join(" AND "));
 }
 
 /** `a OR b OR ...`, or `0` when there is no alternative. */
 export function or(parts: readonly SqlFragment[]): SqlFragment {
   if (parts.length === 0) return fragment("0");
-  return fragment(parts.map((p) => `(${p.text})`).join(" OR "));
+  return fragment(parts.map((p) => `(${p.text})`).join(" OR "), parts.map((p) => `(${p.shape})`).join(" OR "));
 }

@@ -27,12 +27,26 @@ export function loadConfig<S extends EnvSchema>(
   if (result.success) return result.output;
   const problems = result.issues.map((issue) => {
     const name = issue.path?.map((p) => String(p.key)).join(".") ?? "?";
-    // Quote what was set, not the half-transformed value the failing check saw.
+    // Quote what was set, not the half-transformed value the failing check saw, never a secret in it.
     const raw = input[String(issue.path?.[0]?.key ?? "")];
-    const got = raw === undefined ? "nothing" : JSON.stringify(raw);
+    const got = raw === undefined ? "nothing" : shownValue(name, raw);
     return `${name}: ${issue.message} (got ${got})`;
   });
   throw new ConfigError(problems);
+}
+
+const SECRET_NAME = /PASSWORD|SECRET|TOKEN|CREDENTIAL|_KEY$/i;
+
+/**
+ * A bad value as an error message may quote it: variables named like secrets not at all, URLs without what
+ * precedes the host (`postgres://user:password@host` -> `postgres://***@host`), even when malformed.
+ */
+export function shownValue(name: string, raw: string): string {
+  if (SECRET_NAME.test(name)) return `a value of ${raw.length} characters (not shown)`;
+  const at = raw.lastIndexOf("@");
+  if (at === -1) return JSON.stringify(raw);
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(raw)?.[0] ?? "";
+  return JSON.stringify(`${scheme}***${raw.slice(at)}`);
 }
 
 /** Runs `load`, printing a ConfigError and exiting with status 2 instead of throwing. */

@@ -35,6 +35,27 @@ describe("configuration", () => {
     }
   });
 
+  test("a bad value is quoted without secrets: URL credentials and secret-named variables are not shown", () => {
+    const s = v.object({ POSTGRES_URL: postgresUrl("postgres://a@b/c"), CLICKHOUSE_PASSWORD: int(1), URL2: postgresUrl("postgres://a@b/c") });
+    try {
+      loadConfig(s, { POSTGRES_URL: "postgres://ingest:hunter2 with space@db:5432/x", CLICKHOUSE_PASSWORD: "hunter3", URL2: "pg:/u:hun/ter4@@h" });
+      throw new Error("should have failed");
+    } catch (err) {
+      const msg = (err as ConfigError).message;
+      expect(msg).toContain('POSTGRES_URL: expected a URL such as postgres://user:password@127.0.0.1:5432/db (got "postgres://***@db:5432/x")');
+      expect(msg).toContain("CLICKHOUSE_PASSWORD: expected an integer between 0 and 9007199254740991 (got a value of 7 characters (not shown))");
+      expect(msg).toContain('URL2: expected a URL such as postgres://user:password@127.0.0.1:5432/db (got "***@h")');
+      for (const secret of ["hunter2", "hunter3", "hun", "ter4", "ingest"]) expect(msg).not.toContain(secret);
+    }
+  });
+
+  test("query exits at start-up naming a malformed POSTGRES_URL without printing its password", async () => {
+    const { code, err } = await startWith("query", { POSTGRES_URL: "postgresql://ingest:s3cr3t pass@127.0.0.1:5432/ingest" });
+    expect(code).toBe(2);
+    expect(err).toContain("POSTGRES_URL");
+    expect(err).not.toContain("s3cr3t");
+  }, 30_000);
+
   test("librdkafka properties come from <PREFIX>_* variables", () => {
     expect(kafkaProperties("CAPTURE_KAFKA", { CAPTURE_KAFKA_LINGER_MS: "10", CAPTURE_KAFKA_BOOTSTRAP_SERVERS: "h:1", OTHER: "x" })).toEqual({
       "linger.ms": "10",

@@ -67,6 +67,12 @@ describe("escapeString / literal", () => {
     expect(join([sql`a`, "b"], " AND ").text).toBe("a AND 'b'");
   });
 
+  test("shape: the same SQL with every inlined value as ?, through templates, joins, and/or", () => {
+    const cond = and([sql`has(prop_keys, ${"email"})`, or([sql`x = ${42}`, sql`y IN ${["a", "b"]}`])]);
+    const q = sql`SELECT count() FROM ${ident("events")} WHERE team_id = ${7} AND ${cond} AND z = ${literal("secret")} ${join([1, sql`w`], ", ")}`;
+    expect(q.shape).toBe("SELECT count() FROM events WHERE team_id = ? AND (has(prop_keys, ?)) AND ((x = ?) OR (y IN [?, ?])) AND z = ? ?, w");
+    expect(q.text).toContain("'secret'");
+  });
   test("fragments cannot be made from text outside the builder", () => {
     expect(() => new SqlFragment(Symbol("SqlFragment") as never, "DROP TABLE x")).toThrow(SqlBuildError);
   });
