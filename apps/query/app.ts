@@ -13,10 +13,14 @@ import { requireProjectKey, type AuthVariables, type KeyResolver } from "./auth.
 import { ResultCache, type QueryCache } from "./cache.ts";
 import { QueryApiError } from "./errors.ts";
 import { createExecutor } from "./execute.ts";
+import { registerEventNames } from "./event-names.ts";
+import { registerEvents } from "./events.ts";
 import { registerFunnels } from "./funnels.ts";
 import { openApiDocument } from "./openapi.ts";
+import { registerPropertyKeys } from "./property-keys.ts";
 import { queryMetrics } from "./query-metrics.ts";
 import { registerTrends } from "./trends.ts";
+import { registerInsightsPage } from "./ui/routes.ts";
 
 export interface QueryAppDeps {
   run: QueryRunner;
@@ -89,5 +93,9 @@ export function createQueryApp(deps: QueryAppDeps): Hono<{ Variables: AuthVariab
   };
   registerTrends(app, routeDeps);
   registerFunnels(app, routeDeps);
+  registerEvents(app, routeDeps);
+  registerEventNames(app, routeDeps);
+  registerPropertyKeys(app, routeDeps);
+  registerInsightsPage(app, log);
   return app;
 }

@@ -2,7 +2,10 @@
 import { toJsonSchema } from "@valibot/to-json-schema";
 import * as v from "valibot";
 import { ERRORS } from "./errors.ts";
+import { EventNamesRequestSchema, EventNamesResponseSchema } from "./event-names.ts";
+import { EventsRequestSchema, EventsResponseSchema } from "./events.ts";
 import { FunnelsRequestSchema, FunnelsResponseSchema } from "./funnels.ts";
+import { PropertyKeysRequestSchema, PropertyKeysResponseSchema } from "./property-keys.ts";
 import { TrendsRequestSchema, TrendsResponseSchema } from "./trends.ts";
 
 const ErrorSchema = v.object({
@@ -48,13 +51,33 @@ function operation(summary: string, description: string, request: v.GenericSchem
   };
 }
 
+/** A GET endpoint whose query parameters are the fields of a valibot object schema. */
+function getOperation(summary: string, description: string, query: v.ObjectSchema<v.ObjectEntries, undefined> | v.StrictObjectSchema<v.ObjectEntries, undefined>, response: v.GenericSchema) {
+  const error = (d: string) => ({ description: d, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } });
+  return {
+    get: {
+      summary,
+      description,
+      security: [{ projectKey: [] }],
+      parameters: Object.entries(query.entries).map(([name, schema]) => ({ name, in: "query", required: false, schema: json(schema, "input") })),
+      responses: {
+        "200": { description: "the result", content: { "application/json": { schema: json(response, "output") } } },
+        "400": error("invalid or unknown parameter (type invalid_request): `path` names it"),
+        "401": error("missing, malformed or unknown key"),
+        "503": error("ClickHouse or PostgreSQL unavailable; retry"),
+        "504": error("the query exceeded the configured max_execution_time"),
+      },
+    },
+  };
+}
+
 export function openApiDocument(): Record<string, unknown> {
   return {
     openapi: "3.1.0",
     info: {
       title: "ingest query API",
       version: "1.0.0",
-      description: "Trends and funnels over the project's events in ClickHouse. Authenticate with the project's secret query key.",
+      description: "Trends, funnels and the newest events over the project's events in ClickHouse. Authenticate with the project's secret query key.",
     },
     paths: {
       "/api/trends": operation(
@@ -68,6 +91,24 @@ export function openApiDocument(): Record<string, unknown> {
         "Users converting through 2..10 steps within a window: ordered (windowFunnel), strict or unordered, with time between steps.",
         FunnelsRequestSchema,
         FunnelsResponseSchema,
+      ),
+      "/api/events": getOperation(
+        "Newest events",
+        "The project's newest events, newest first (duplicates removed); `after` polls for new ones, `before` pages back. Never cached.",
+        EventsRequestSchema,
+        EventsResponseSchema,
+      ),
+      "/api/event_names": getOperation(
+        "Event names",
+        "Event names of the last `days` days with their stored row count and last seen instant, most frequent first (at most 1000).",
+        EventNamesRequestSchema,
+        EventNamesResponseSchema,
+      ),
+      "/api/property_keys": getOperation(
+        "Property keys",
+        "Property keys found on a sample of up to 10,000 events of the last `days` days (optionally of one event), most common first.",
+        PropertyKeysRequestSchema,
+        PropertyKeysResponseSchema,
       ),
       "/health": { get: { summary: "process is up", responses: { "200": { description: "ok" } } } },
       "/ready": { get: { summary: "ClickHouse, PostgreSQL and Redis answer", responses: { "200": { description: "ready" }, "503": { description: "a dependency is down" } } } },

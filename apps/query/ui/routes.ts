@@ -1,0 +1,61 @@
+/**
+ * Serves the insights page from the query app: `GET /` redirects to `/app`, `/app` is the page, `/app/app.js` and
+ * `/app/app.css` its assets. Public (the page holds no data; every API call it makes carries the key). The bundle
+ * is built once, starting when the app is created; a request waits for it.
+ *
+ * Headers: a strict Content-Security-Policy (scripts and connections to this origin only, no framing, forms post
+ * nowhere), no referrer, gzip when the client accepts it, ETag revalidation.
+ */
+import type { Context, Hono } from "hono";
+import type { Logger } from "../../../lib/log/logger.ts";
+import { buildInsightsPage, type Asset, type InsightsPage } from "./bundle.ts";
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  // uPlot positions its legend and cursor through element.style; no inline <style> or style="" text is used.
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+// Hono's generic app type differs per caller (its Variables); the page needs none of them.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function registerInsightsPage(app: Hono<any>, log: Logger): void {
+  let page: Promise<InsightsPage> | null = null;
+  const load = () => {
+    page ??= buildInsightsPage().catch((err: unknown) => {
+      page = null;
+      log.error({ err: err instanceof Error ? err.message : String(err) }, "insights page failed to build");
+      throw err;
+    });
+    return page;
+  };
+  void load().catch(() => {});
+
+  const serve = (pick: (p: InsightsPage) => Asset) => async (c: Context) => {
+    const a = pick(await load());
+    c.header("Content-Type", a.type);
+    c.header("ETag", a.etag);
+    c.header("Cache-Control", "no-cache");
+    c.header("Vary", "Accept-Encoding");
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("Referrer-Policy", "no-referrer");
+    c.header("Content-Security-Policy", CSP);
+    if (c.req.header("if-none-match") === a.etag) return c.body(null, 304);
+    if (/\bgzip\b/.test(c.req.header("accept-encoding") ?? "")) {
+      c.header("Content-Encoding", "gzip");
+      return c.body(a.gzip);
+    }
+    return c.body(a.body);
+  };
+
+  app.get("/", (c) => c.redirect("/app", 302));
+  app.get("/app", serve((p) => p.html));
+  app.get("/app/", (c) => c.redirect("/app", 301));
+  app.get("/app/app.js", serve((p) => p.js));
+  app.get("/app/app.css", serve((p) => p.css));
+}
