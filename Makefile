@@ -54,6 +54,7 @@ seed:
 
 typecheck:
 	@bunx tsc --noEmit -p .
+	@bunx tsc --noEmit -p apps/query/ui
 
 ## bench: every benchmark and stress scenario in sequence (STEPS=kafka,capture,... for a subset), then the SLO table
 bench: deps
