@@ -4,7 +4,10 @@ import { ConfigError, httpUrl, identifier, int, kafkaProperties, loadConfig, log
 
 const schema = v.object({
   CONSUMER_PORT: port(8002),
-  CONSUMER_EVENTS_TOPIC: str("events"),
+  /** Topics read, comma-separated: events and the overflow topic capture's rate limiter routes to. */
+  CONSUMER_TOPICS: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+)*$/, "expected topic names separated by commas"))),
+  /** The single topic read when CONSUMER_TOPICS is not set (the setting from before there were two). */
+  CONSUMER_EVENTS_TOPIC: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]+$/, "expected a topic name"))),
   CONSUMER_DLQ_TOPIC: str("events_dlq"),
   /** Flush when the batch holds this many rows... */
   CONSUMER_BATCH_MAX_ROWS: int(50_000, 1, 10_000_000),
@@ -29,7 +32,9 @@ const schema = v.object({
   LOG_LEVEL: logLevel(),
 });
 
-export type ConsumerConfig = v.InferOutput<typeof schema> & { kafka: Record<string, string> };
+export type ConsumerConfig = v.InferOutput<typeof schema> & { kafka: Record<string, string>; topics: string[] };
+
+export const DEFAULT_TOPICS = ["events", "events_overflow"];
 
 export function loadConsumerConfig(env: Record<string, string | undefined> = process.env): ConsumerConfig {
   const config = loadConfig(schema, env);
@@ -45,5 +50,6 @@ export function loadConsumerConfig(env: Record<string, string | undefined> = pro
       `CONSUMER_KAFKA_PARTITION_ASSIGNMENT_STRATEGY: expected an eager strategy (range, roundrobin) (got "${kafka["partition.assignment.strategy"]}")`,
     ]);
   }
-  return { ...config, kafka };
+  const topics = config.CONSUMER_TOPICS ? [...new Set(config.CONSUMER_TOPICS.split(","))] : config.CONSUMER_EVENTS_TOPIC ? [config.CONSUMER_EVENTS_TOPIC] : DEFAULT_TOPICS;
+  return { ...config, kafka, topics };
 }

@@ -7,6 +7,7 @@ import { createRegistry, metricsRoute } from "../../lib/http/metrics.ts";
 import { Consumer } from "../../lib/kafka/consumer.ts";
 import { librdkafkaVersion } from "../../lib/kafka/librdkafka.ts";
 import { KafkaProbe } from "../../lib/kafka/probe.ts";
+import { consumerProperties, probeProperties, producerProperties } from "../../lib/kafka/props.ts";
 import { Producer } from "../../lib/kafka/producer.ts";
 import { createLogger } from "../../lib/log/logger.ts";
 import { ClickHouseSink } from "./clickhouse-sink.ts";
@@ -29,9 +30,9 @@ const ch = createClickHouse({
   username: config.CLICKHOUSE_USER,
   password: config.CLICKHOUSE_PASSWORD,
 });
-const bootstrap = { "bootstrap.servers": config.kafka["bootstrap.servers"]! };
-const producer = new Producer(bootstrap, { onError: (err) => log.warn({ err: err.message }, "dlq producer error") });
-const probe = new KafkaProbe(bootstrap);
+// Every handle gets the operator's CONSUMER_KAFKA_* properties (security, client.id, ...), narrowed to its kind.
+const producer = new Producer(producerProperties(config.kafka), { onError: (err) => log.warn({ err: err.message }, "dlq producer error") });
+const probe = new KafkaProbe(probeProperties(config.kafka));
 const ingest = new Ingest(new ClickHouseSink(ch), new DeadLetters(producer, config.CONSUMER_DLQ_TOPIC), metrics, log, {
   limits: { maxRows: config.CONSUMER_BATCH_MAX_ROWS, maxBytes: config.CONSUMER_BATCH_MAX_BYTES, lingerMs: config.CONSUMER_BATCH_LINGER_MS },
   retryMaxBackoffMs: config.CONSUMER_RETRY_MAX_BACKOFF_MS,
@@ -40,11 +41,11 @@ const ingest = new Ingest(new ClickHouseSink(ch), new DeadLetters(producer, conf
   // Exit non-zero after committing what was processed: a restart resumes from the committed offsets.
   onFatal: () => void shutdown("fatal", 1),
 });
-const consumer = new Consumer(config.kafka, {
+const consumer = new Consumer(consumerProperties(config.kafka), {
   onRebalance: ingest.onRebalance,
   onError: (err) => log.warn({ err: err.message, code: err.codeName }, "kafka consumer error"),
 });
-consumer.subscribe([config.CONSUMER_EVENTS_TOPIC]);
+consumer.subscribe(config.topics);
 ingest.start(consumer);
 
 let accepting = true;
@@ -53,7 +54,7 @@ app.route(
   "/",
   healthRoutes({
     checks: {
-      kafka: () => probe.metadata(1500, config.CONSUMER_EVENTS_TOPIC),
+      kafka: () => probe.metadata(1500, config.topics[0]),
       clickhouse: () => pingClickHouse(ch),
     },
     info: () => ({ librdkafka: librdkafkaVersion(), group: config.kafka["group.id"], assigned: consumer.assignment().length }),
@@ -66,15 +67,17 @@ const server = Bun.serve({ port: config.CONSUMER_PORT, hostname: "0.0.0.0", fetc
 // Lag per partition, sampled off the event loop (the probe runs in a worker thread).
 const lagTimer = setInterval(async () => {
   try {
-    for (const p of await probe.lag(config.kafka["group.id"]!, config.CONSUMER_EVENTS_TOPIC, 5000)) {
-      metrics.lag.set({ topic: p.topic, partition: String(p.partition) }, Number(p.lag));
+    for (const topic of config.topics) {
+      for (const p of await probe.lag(config.kafka["group.id"]!, topic, 5000)) {
+        metrics.lag.set({ topic: p.topic, partition: String(p.partition) }, Number(p.lag));
+      }
     }
   } catch (err) {
     log.debug({ err: String(err) }, "lag sample failed");
   }
 }, config.CONSUMER_LAG_INTERVAL_MS);
 
-log.info({ port: server.port, group: config.kafka["group.id"], topic: config.CONSUMER_EVENTS_TOPIC, librdkafka: librdkafkaVersion() }, "consumer started");
+log.info({ port: server.port, group: config.kafka["group.id"], topics: config.topics, librdkafka: librdkafkaVersion() }, "consumer started");
 
 async function shutdown(signal: string, code = 0): Promise<void> {
   // A fatal stop during a SIGTERM shutdown still ends in a non-zero exit.

@@ -1,22 +1,25 @@
 /**
  * `bun run lag` / `make lag`: per-partition lag of a consumer group, printed like kafka-consumer-groups --describe.
- *   bun run lag [--group event-consumers] [--topic events] [--bootstrap-server 127.0.0.1:9092] [--json]
+ *   bun run lag [--group event-consumers] [--topic events,events_overflow] [--bootstrap-server 127.0.0.1:9092] [--json]
+ * Other CONSUMER_KAFKA_* properties (security.protocol, sasl.*, ...) apply as they do to the consumer.
  */
 import { parseArgs } from "node:util";
+import { kafkaProperties } from "../config/env.ts";
 import { ClusterClient } from "./metadata.ts";
+import { probeProperties } from "./props.ts";
 
 const { values } = parseArgs({
   options: {
     group: { type: "string", default: process.env.CONSUMER_KAFKA_GROUP_ID ?? "event-consumers" },
-    topic: { type: "string", default: process.env.CONSUMER_EVENTS_TOPIC ?? "events" },
+    topic: { type: "string", default: process.env.CONSUMER_TOPICS || process.env.CONSUMER_EVENTS_TOPIC || "events,events_overflow" },
     "bootstrap-server": { type: "string", default: process.env.CONSUMER_KAFKA_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092" },
     json: { type: "boolean", default: false },
   },
 });
 
-const client = new ClusterClient({ "bootstrap.servers": values["bootstrap-server"]! });
+const client = new ClusterClient({ ...probeProperties(kafkaProperties("CONSUMER_KAFKA")), "bootstrap.servers": values["bootstrap-server"]! });
 try {
-  const rows = client.lag(values.group!, values.topic!, 10_000);
+  const rows = values.topic!.split(",").flatMap((topic) => client.lag(values.group!, topic, 10_000));
   if (values.json) {
     console.log(JSON.stringify(rows, (_, v) => (typeof v === "bigint" ? Number(v) : v)));
   } else {
