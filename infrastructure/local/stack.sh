@@ -62,6 +62,7 @@ apps_up() {
     wait_until "$a" 60 "$LOGS/$a.log" curl -fsS --max-time 2 "http://127.0.0.1:$(app_port "$a")/ready"
     say "$a" "ready  http://127.0.0.1:$(app_port "$a")  (log: $LOGS/$a.log)"
   done
+  say query "insights page: http://127.0.0.1:$(app_port query)/app  (sign in with a project's secret key)"
 }
 
 apps_down() {

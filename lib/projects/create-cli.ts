@@ -32,6 +32,7 @@ try {
     console.log(`project     ${project.id} ${JSON.stringify(project.name)}`);
     console.log(`token       ${project.token}    (public: capture, SDKs)`);
     console.log(`secret key  ${secretKey}    (queries; shown only now - store it safely)`);
+    console.log(`insights    http://127.0.0.1:${process.env.QUERY_PORT ?? "8001"}/app    (sign in there with the secret key)`);
   }
 } catch (err) {
   console.error(`project:create failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -156,7 +156,7 @@ export function trendsView(initial: TrendsState, onState: (s: TrendsState) => vo
       if (disposed || signal.aborted) return;
       error.hidden = true;
       renderResult(res);
-      status.textContent = `${res.labels.length} ${state.interval} buckets · ${res.date_from.slice(0, 10)} to ${res.date_to.slice(0, 10)}`;
+      status.textContent = `${res.labels.length} × ${res.interval} · ${res.labels[0]?.slice(0, 10) ?? ""} to ${res.labels[res.labels.length - 1]?.slice(0, 10) ?? ""} · ${state.timezone}`;
       element.dataset.state = "ready";
     } catch (err) {
       if (disposed || signal.aborted) return;
