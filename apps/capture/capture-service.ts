@@ -22,7 +22,10 @@ import { RedisRateLimiter } from "./rate-limiter.ts";
 export interface CaptureService {
   server: Server<undefined>;
   url: string;
-  /** Stop accepting, let in-flight requests finish, flush Kafka, close the stores. Idempotent. */
+  /**
+   * Answer /ready 503 for CAPTURE_DRAIN_MS while still serving, then stop accepting, let in-flight requests
+   * finish, flush Kafka, close the stores (CAPTURE_SHUTDOWN_TIMEOUT_MS bounds what follows the drain). Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -75,7 +78,8 @@ export function startCaptureService(config: CaptureConfig, logger: Logger): Capt
           onError: () => metrics.rateLimitErrors.inc(),
         };
 
-  let accepting = true;
+  // serving -> (SIGTERM) draining: /ready says 503, requests are still served -> closing: new requests 503.
+  let phase: "serving" | "draining" | "closing" = "serving";
   const app = createCaptureApp({
     limits: { maxEventsPerRequest: config.CAPTURE_MAX_EVENTS_PER_REQUEST, maxEventBytes: config.CAPTURE_MAX_EVENT_BYTES },
     maxRequestBytes: config.CAPTURE_MAX_REQUEST_BYTES,
@@ -91,17 +95,20 @@ export function startCaptureService(config: CaptureConfig, logger: Logger): Capt
     newUuid: (ms) => Bun.randomUUIDv7(undefined, ms),
     metrics,
     logger,
-    accepting: () => accepting,
+    accepting: () => phase !== "closing",
   });
   app.route(
     "/",
     healthRoutes({
       checks: { kafka: () => sink.ping(1500), postgres: () => pingPostgres(sql), redis: () => pingRedis(redis) },
       info: () => ({ librdkafka: librdkafkaVersion(), topic: config.CAPTURE_EVENTS_TOPIC }),
-      accepting: () => accepting,
+      accepting: () => phase === "serving",
     }),
   );
-  app.route("/", metricsRoute(registry));
+  const metricsPort = config.CAPTURE_METRICS_PORT;
+  if (metricsPort === "public") app.route("/", metricsRoute(registry));
+  const metricsServer =
+    typeof metricsPort === "number" ? Bun.serve({ port: metricsPort, hostname: config.CAPTURE_HOST, fetch: metricsRoute(registry).fetch }) : null;
 
   const server = Bun.serve({
     port: config.CAPTURE_PORT,
@@ -115,14 +122,25 @@ export function startCaptureService(config: CaptureConfig, logger: Logger): Capt
     idleTimeout: 120,
   });
   logger.info(
-    { port: server.port, topic: config.CAPTURE_EVENTS_TOPIC, rateLimit: config.CAPTURE_RATE_LIMIT, librdkafka: librdkafkaVersion() },
+    {
+      port: server.port,
+      metrics: metricsServer ? metricsServer.port : metricsPort,
+      topic: config.CAPTURE_EVENTS_TOPIC,
+      rateLimit: config.CAPTURE_RATE_LIMIT,
+      librdkafka: librdkafkaVersion(),
+    },
     "capture listening",
   );
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      accepting = false;
+      phase = "draining";
+      if (config.CAPTURE_DRAIN_MS > 0) {
+        logger.info({ ms: config.CAPTURE_DRAIN_MS }, "draining: /ready answers 503, requests still served");
+        await Bun.sleep(config.CAPTURE_DRAIN_MS);
+      }
+      phase = "closing";
       const started = Date.now();
       const left = () => Math.max(0, config.CAPTURE_SHUTDOWN_TIMEOUT_MS - (Date.now() - started));
       // Stop listening; in-flight requests finish (they are waiting for their delivery reports).
@@ -132,6 +150,7 @@ export function startCaptureService(config: CaptureConfig, logger: Logger): Capt
       } catch (err) {
         logger.error({ err }, "kafka flush on shutdown failed");
       }
+      metricsServer?.stop(true);
       redis.disconnect();
       await sql.end({ timeout: 2 }).catch(() => {});
       logger.info({ ms: Date.now() - started }, "capture stopped");

@@ -7,6 +7,14 @@
 import * as v from "valibot";
 import { bool, identifier, int, kafkaProperties, loadConfig, logLevel, oneOf, port, postgresUrl, redisUrl, str } from "../../lib/config/env.ts";
 
+const metricsPort = (fallback: "public" | "off") =>
+  v.pipe(
+    v.optional(v.string(), fallback),
+    v.regex(/^(public|off|\d{1,5})$/, "expected public, off or a port number"),
+    v.transform((s) => (s === "public" || s === "off" ? s : Number(s))),
+    v.check((p) => typeof p === "string" || (p >= 1 && p <= 65535), "expected public, off or a port number"),
+  );
+
 export const CaptureConfigSchema = v.object({
   CAPTURE_PORT: port(8000),
   CAPTURE_HOST: str("0.0.0.0"),
@@ -49,6 +57,12 @@ export const CaptureConfigSchema = v.object({
 
   /** SIGTERM: how long in-flight requests and the producer flush may take before exiting anyway. */
   CAPTURE_SHUTDOWN_TIMEOUT_MS: int(15_000, 0),
+  /** SIGTERM: first answer /ready 503 this long while still serving, so a load balancer stops sending here
+   * before the listener closes (it polls /ready every few seconds). 0: close at once. */
+  CAPTURE_DRAIN_MS: int(5000, 0, 300_000),
+  /** Where /metrics is served: `public` (the capture port), a port number (its own listener on CAPTURE_HOST,
+   * and not on the capture port), or `off`. */
+  CAPTURE_METRICS_PORT: metricsPort("public"),
 });
 
 export type CaptureConfig = v.InferOutput<typeof CaptureConfigSchema> & { kafka: Record<string, string> };

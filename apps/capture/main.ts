@@ -8,7 +8,8 @@ const config = configOrExit(() => loadCaptureConfig());
 const logger = createLogger("capture", config.LOG_LEVEL);
 const service = startCaptureService(config, logger);
 
-// SIGTERM: stop accepting, answer in-flight requests, flush the producer, exit 0.
+// SIGTERM: /ready 503 while still serving for the drain period, then stop accepting, answer in-flight requests,
+// flush the producer, exit 0.
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.on(signal, () => {
     logger.info({ signal }, "shutting down: draining requests, flushing Kafka");

@@ -22,7 +22,7 @@ export async function newProject(name: string): Promise<Project> {
 /** A capture service like production's, on a random port; `env` overrides settings (as strings, like the env). */
 export function startTestCapture(env: Record<string, string> = {}): CaptureService & { config: CaptureConfig } {
   const config = {
-    ...loadCaptureConfig({ POSTGRES_URL, REDIS_URL, LOG_LEVEL: "warn", ...env }),
+    ...loadCaptureConfig({ POSTGRES_URL, REDIS_URL, LOG_LEVEL: "warn", CAPTURE_DRAIN_MS: "0", ...env }),
     CAPTURE_PORT: 0,
     CAPTURE_HOST: "127.0.0.1",
   };

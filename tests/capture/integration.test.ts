@@ -160,6 +160,7 @@ describe("operations", () => {
         LOG_LEVEL: "info",
         // Deliveries wait 700 ms in librdkafka, so the request is certainly in flight when SIGTERM arrives.
         CAPTURE_KAFKA_LINGER_MS: "700",
+        CAPTURE_DRAIN_MS: "0",
       },
       stdout: "pipe",
       stderr: "pipe",

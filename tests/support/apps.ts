@@ -20,7 +20,8 @@ export async function startApp(name: "capture" | "consumer" | "query", env: Reco
   let out = "";
   const proc = Bun.spawn(["bun", join(ROOT, `apps/${name}/main.ts`)], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: "info", ...env, [portVar]: String(port) },
+    // No drain period on SIGTERM unless a test asks for one: stop() would otherwise wait 5 s per capture.
+    env: { ...process.env, LOG_LEVEL: "info", CAPTURE_DRAIN_MS: "0", ...env, [portVar]: String(port) },
     stdout: "pipe",
     stderr: "pipe",
   });
