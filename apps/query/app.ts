@@ -12,6 +12,7 @@ import type { Logger } from "../../lib/log/logger.ts";
 import { requireProjectKey, type AuthVariables, type KeyResolver } from "./auth.ts";
 import { ResultCache, type QueryCache } from "./cache.ts";
 import { QueryApiError } from "./errors.ts";
+import { Admission, type AdmissionOptions } from "./admission.ts";
 import { createExecutor } from "./execute.ts";
 import { registerEventNames } from "./event-names.ts";
 import { registerEvents } from "./events.ts";
@@ -32,6 +33,11 @@ export interface QueryAppDeps {
   maxExecutionTimeS: number;
   /** Request body cap in bytes (default 1 MiB). */
   maxBodyBytes?: number;
+  /** ClickHouse max_threads / max_memory_usage per query; 0 or absent: the server's default. */
+  maxThreads?: number;
+  maxMemoryUsage?: number;
+  /** Admission control; absent: every request runs at once (tests that do not exercise it). */
+  admission?: Omit<AdmissionOptions, "onAdmit" | "onShed">;
   log: Logger;
   registry: Registry;
   readiness: Record<string, ReadinessCheck>;
@@ -47,8 +53,9 @@ export function createQueryApp(deps: QueryAppDeps): Hono<{ Variables: AuthVariab
 
   app.onError((err, c) => {
     if (err instanceof QueryApiError) {
-      if (err.status >= 500) log.warn({ code: err.code, cause: err.cause instanceof Error ? err.cause.message : undefined }, err.detail);
-      if (err.retryable) c.header("Retry-After", "5");
+      // Shedding is expected under load and counted in metrics; one log line per shed request would be noise.
+      if (err.status >= 500 && err.code !== "overloaded") log.warn({ code: err.code, cause: err.cause instanceof Error ? err.cause.message : undefined }, err.detail);
+      if (err.retryable) c.header("Retry-After", String(err.retryAfterS));
       return c.json(err.body, err.status);
     }
     log.error({ err }, "unhandled error");
@@ -79,8 +86,17 @@ export function createQueryApp(deps: QueryAppDeps): Hono<{ Variables: AuthVariab
   );
   app.use("/api/*", requireProjectKey(deps.keys));
 
+  const admission = deps.admission ? new Admission({ ...deps.admission, onAdmit: metrics.admitted, onShed: metrics.shed }) : null;
+  if (admission) metrics.watch(admission);
   const routeDeps = {
-    execute: createExecutor(deps.run, { maxExecutionTimeS: deps.maxExecutionTimeS, log, onDuration: metrics.observeClickHouse }),
+    execute: createExecutor(deps.run, {
+      maxExecutionTimeS: deps.maxExecutionTimeS,
+      maxThreads: deps.maxThreads ?? 0,
+      maxMemoryUsage: deps.maxMemoryUsage ?? 0,
+      log,
+      onDuration: metrics.observeClickHouse,
+    }),
+    admission,
     cache: new ResultCache({
       cache: deps.cache,
       ttlSeconds: deps.cacheTtlSeconds,

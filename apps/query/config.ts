@@ -18,6 +18,16 @@ export const QueryConfigSchema = v.object({
   QUERY_CACHE_PAST_TTL_S: int(3600, 0, 7 * 86400),
   /** ClickHouse `max_execution_time` per query; past it the client gets 504. */
   QUERY_MAX_EXECUTION_TIME_S: int(30, 1, 3600),
+  /** ClickHouse queries this process runs at once (admission control); more wait in the queue. */
+  QUERY_MAX_CONCURRENT_QUERIES: int(2, 1, 256),
+  /** Longest a request waits for a query slot; past it, or when its expected wait is longer, 503 `overloaded`. */
+  QUERY_QUEUE_BUDGET_MS: int(750, 0, 60_000),
+  /** Most requests waiting for a slot at once (all projects). */
+  QUERY_QUEUE_MAX: int(64, 0, 100_000),
+  /** ClickHouse `max_threads` per query (0 = the server's default, its number of cores). */
+  QUERY_MAX_THREADS: int(2, 0, 256),
+  /** ClickHouse `max_memory_usage` per query, bytes (0 = the server's default). */
+  QUERY_MAX_MEMORY_USAGE: int(2 * 1024 ** 3, 0, 2 ** 50),
   /** How long a resolved secret key is trusted before PostgreSQL is asked again. */
   QUERY_KEY_CACHE_TTL_S: int(60, 0, 3600),
   /** Request body cap, bytes: a query is a few KB; past the cap 413 `request_too_large`. */
@@ -30,3 +40,15 @@ export type QueryConfig = v.InferOutput<typeof QueryConfigSchema>;
 export function loadQueryConfig(env: Record<string, string | undefined> = process.env): QueryConfig {
   return loadConfig(QueryConfigSchema, env);
 }
+
+/**
+ * Hold-time estimates per request kind until the first requests of that kind complete (then a moving average of
+ * measured ones takes over): deliberately high, so a cold process sheds rather than over-admits.
+ */
+export const ADMISSION_INITIAL_SERVICE_MS: Record<string, number> = {
+  trends: 500,
+  trends_breakdown: 2000,
+  funnels: 1500,
+  funnels_strict: 3000,
+  funnels_unordered: 3000,
+};

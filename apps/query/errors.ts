@@ -18,6 +18,7 @@ export const ERRORS = {
   request_too_large: { status: 413, type: "invalid_request" },
   query_timeout: { status: 504, type: "server_error" },
   clickhouse_unavailable: { status: 503, type: "server_error" },
+  overloaded: { status: 503, type: "server_error" },
   auth_unavailable: { status: 503, type: "server_error" },
   internal: { status: 500, type: "server_error" },
 } as const satisfies Record<string, { status: ContentfulStatusCode; type: string }>;
@@ -29,6 +30,8 @@ export interface ErrorBody {
   code: ErrorCode;
   detail: string;
   path?: string;
+  /** For `overloaded`: why the request was shed (queue_full, expected_wait, wait_timeout). */
+  reason?: string;
 }
 
 export class QueryApiError extends HTTPException {
@@ -36,14 +39,26 @@ export class QueryApiError extends HTTPException {
     readonly code: ErrorCode,
     readonly detail: string,
     readonly path?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterS?: number; reason?: string },
   ) {
     super(ERRORS[code].status, { message: detail, ...(options?.cause !== undefined ? { cause: options.cause } : {}) });
     this.name = "QueryApiError";
+    this.retryAfterS = options?.retryAfterS ?? 5;
+    this.reason = options?.reason;
   }
 
+  /** Seconds for the `Retry-After` header of a retryable error. */
+  readonly retryAfterS: number;
+  readonly reason: string | undefined;
+
   get body(): ErrorBody {
-    return { type: ERRORS[this.code].type, code: this.code, detail: this.detail, ...(this.path !== undefined ? { path: this.path } : {}) };
+    return {
+      type: ERRORS[this.code].type,
+      code: this.code,
+      detail: this.detail,
+      ...(this.path !== undefined ? { path: this.path } : {}),
+      ...(this.reason !== undefined ? { reason: this.reason } : {}),
+    };
   }
 
   get retryable(): boolean {

@@ -4,6 +4,7 @@
  * 500 so neither SQL nor server internals reach the client. Logs show the SQL's shape (values as `?`) and
  * ClickHouse's message without what it quotes: filter values can be personal data.
  */
+import type { ClickHouseSettings } from "@clickhouse/client-web";
 import { CH_ERROR, clickHouseErrorCode, type QueryOutput, type QueryRunner } from "../../lib/clickhouse/run.ts";
 import type { SqlFragment } from "../../lib/clickhouse/sql.ts";
 import type { Logger } from "../../lib/log/logger.ts";
@@ -13,12 +14,32 @@ export interface Executor {
   <Row>(query: SqlFragment, endpoint: string): Promise<QueryOutput<Row>>;
 }
 
-export function createExecutor(run: QueryRunner, opts: { maxExecutionTimeS: number; log: Logger; onDuration?: (endpoint: string, seconds: number) => void }): Executor {
+export interface ExecutorOptions {
+  maxExecutionTimeS: number;
+  /** ClickHouse max_threads per query; 0 leaves the server's default. */
+  maxThreads?: number;
+  /** ClickHouse max_memory_usage per query, bytes; 0 leaves the server's default. */
+  maxMemoryUsage?: number;
+  log: Logger;
+  onDuration?: (endpoint: string, seconds: number) => void;
+}
+
+/** The per-query settings the API sends (all known to 18.16 and current ClickHouse). */
+export function querySettings(opts: Pick<ExecutorOptions, "maxExecutionTimeS" | "maxThreads" | "maxMemoryUsage">): ClickHouseSettings {
+  return {
+    // Checked by the server between blocks; the HTTP timeout of the client is larger.
+    max_execution_time: opts.maxExecutionTimeS,
+    ...(opts.maxThreads ? { max_threads: opts.maxThreads } : {}),
+    ...(opts.maxMemoryUsage ? { max_memory_usage: String(opts.maxMemoryUsage) } : {}),
+  };
+}
+
+export function createExecutor(run: QueryRunner, opts: ExecutorOptions): Executor {
+  const settings = querySettings(opts);
   return async <Row>(query: SqlFragment, endpoint: string) => {
     const started = performance.now();
     try {
-      // max_execution_time is checked by the server between blocks; the HTTP timeout of the client is larger.
-      return await run<Row>(query, { settings: { max_execution_time: opts.maxExecutionTimeS } });
+      return await run<Row>(query, { settings });
     } catch (err) {
       throw toApiError(err, query, opts.log);
     } finally {
@@ -53,4 +74,20 @@ export function toApiError(err: unknown, query: SqlFragment, log: Logger): Query
 /** ClickHouse quotes pieces of the query (values included) in its messages: keep the message, not the quotes. */
 export function withoutQuoted(message: string): string {
   return message.replace(/'(?:[^'\\]|\\.)*'/g, "'?'");
+}
+
+/** An executor that runs at most `n` of its queries at once (the slots a request was admitted with). */
+export function limitConcurrency(execute: Executor, n: number): Executor {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <Row>(query: SqlFragment, endpoint: string) => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await execute<Row>(query, endpoint);
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
 }

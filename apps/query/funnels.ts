@@ -254,5 +254,9 @@ export async function runFunnel(ctx: QueryContext, req: FunnelsRequest, range: D
 }
 
 export function registerFunnels(app: Hono<{ Variables: AuthVariables }>, deps: QueryRouteDeps): void {
-  registerQueryRoute(app, "/api/funnels", "funnels", FunnelsRequestSchema, deps, runFunnel);
+  registerQueryRoute(app, "/api/funnels", "funnels", FunnelsRequestSchema, deps, runFunnel, (_ctx, req) => ({
+    // Strict and unordered funnels sort every user's events: their own hold-time estimate.
+    kind: req.order === "ordered" ? "funnels" : `funnels_${req.order}`,
+    queries: 1,
+  }));
 }

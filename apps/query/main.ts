@@ -9,7 +9,7 @@ import { createRedis, pingRedis } from "../../lib/redis/client.ts";
 import { createQueryApp } from "./app.ts";
 import { KeyResolver, postgresKeyLookup } from "./auth.ts";
 import { redisQueryCache } from "./cache.ts";
-import { loadQueryConfig } from "./config.ts";
+import { ADMISSION_INITIAL_SERVICE_MS, loadQueryConfig } from "./config.ts";
 
 const config = configOrExit(() => loadQueryConfig());
 const log = createLogger("query", config.LOG_LEVEL);
@@ -32,6 +32,14 @@ const app = createQueryApp({
   cachePastTtlSeconds: config.QUERY_CACHE_PAST_TTL_S,
   maxExecutionTimeS: config.QUERY_MAX_EXECUTION_TIME_S,
   maxBodyBytes: config.QUERY_MAX_BODY_BYTES,
+  maxThreads: config.QUERY_MAX_THREADS,
+  maxMemoryUsage: config.QUERY_MAX_MEMORY_USAGE,
+  admission: {
+    concurrency: config.QUERY_MAX_CONCURRENT_QUERIES,
+    budgetMs: config.QUERY_QUEUE_BUDGET_MS,
+    maxQueue: config.QUERY_QUEUE_MAX,
+    initialServiceMs: ADMISSION_INITIAL_SERVICE_MS,
+  },
   log,
   registry: createRegistry("query"),
   readiness: { clickhouse: () => pingClickHouse(ch), postgres: () => pingPostgres(pg), redis: () => pingRedis(redis) },

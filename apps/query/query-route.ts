@@ -1,14 +1,16 @@
 /**
  * The pipeline every query endpoint runs, in order: parse JSON -> validate (valibot) -> check the project ->
- * resolve the date range -> cache lookup -> ClickHouse -> cache store. Endpoints supply the schema and the
- * computation; each step rejects with a typed QueryApiError.
+ * resolve the date range -> cache lookup -> admission (wait for query slots, or 503 `overloaded`) -> ClickHouse
+ * -> cache store. Endpoints supply the schema, the computation and its cost (kind and number of concurrent
+ * queries); each step rejects with a typed QueryApiError. Cache hits never queue.
  */
 import type { Context, Hono } from "hono";
 import type * as v from "valibot";
+import { AdmissionCancelled, AdmissionRejected, type Admission } from "./admission.ts";
 import type { AuthVariables } from "./auth.ts";
 import { cacheKey, type ResultCache } from "./cache.ts";
 import { QueryApiError } from "./errors.ts";
-import type { Executor } from "./execute.ts";
+import { limitConcurrency, type Executor } from "./execute.ts";
 import type { QueryContext } from "./query-context.ts";
 import { BucketLimitError, DateRangeError, endsBeforeToday, resolveDateRange, type DateRange } from "./time-range.ts";
 import { parseRequest } from "./validation.ts";
@@ -18,6 +20,14 @@ export interface QueryRouteDeps {
   cache: ResultCache;
   now: () => number;
   table: string;
+  /** null: no admission control (every request runs at once). */
+  admission: Admission | null;
+}
+
+/** What a request will cost: its kind (admission keeps an average hold time per kind) and concurrent queries. */
+export interface QueryCost {
+  kind: string;
+  queries: number;
 }
 
 type Env = { Variables: AuthVariables };
@@ -36,6 +46,7 @@ export function registerQueryRoute<S extends v.GenericSchema<unknown, CommonRequ
   schema: S,
   deps: QueryRouteDeps,
   run: (ctx: QueryContext, req: v.InferOutput<S>, range: DateRange) => Promise<unknown>,
+  cost: (ctx: QueryContext, req: v.InferOutput<S>, range: DateRange) => QueryCost = () => ({ kind: endpoint, queries: 1 }),
 ): void {
   app.post(path, async (c: Context<Env>) => {
     let body: unknown;
@@ -67,9 +78,19 @@ export function registerQueryRoute<S extends v.GenericSchema<unknown, CommonRequ
       key,
       async () => {
         try {
-          return { value: await run(ctx, req, range), pastOnly: endsBeforeToday(range, req.timezone, now) };
+          const value = await admitted(deps.admission, ctx, cost(ctx, req, range), c.req.raw.signal, (admittedCtx) => run(admittedCtx, req, range));
+          return { value, pastOnly: endsBeforeToday(range, req.timezone, now) };
         } catch (err) {
           if (err instanceof BucketLimitError) throw new QueryApiError("range_too_large", err.message, "interval");
+          if (err instanceof AdmissionRejected) {
+            throw new QueryApiError("overloaded", "too many queries are running or waiting; retry after the time in Retry-After", undefined, {
+              retryAfterS: err.retryAfterS,
+              reason: err.reason,
+            });
+          }
+          if (err instanceof AdmissionCancelled) {
+            throw new QueryApiError("overloaded", "the request was cancelled while it waited", undefined, { reason: "cancelled" });
+          }
           throw err;
         }
       },
@@ -78,4 +99,10 @@ export function registerQueryRoute<S extends v.GenericSchema<unknown, CommonRequ
     c.header("X-Cache", status);
     return c.json(value as object);
   });
+}
+
+/** Runs `fn` once admitted, its queries limited to the slots granted. */
+async function admitted<T>(admission: Admission | null, ctx: QueryContext, cost: QueryCost, signal: AbortSignal, fn: (ctx: QueryContext) => Promise<T>): Promise<T> {
+  if (!admission) return fn(ctx);
+  return admission.run(ctx.projectId, cost.kind, cost.queries, (permit) => fn({ ...ctx, execute: limitConcurrency(ctx.execute, permit.slots) }), signal);
 }

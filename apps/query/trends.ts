@@ -20,7 +20,7 @@
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { AuthVariables } from "./auth.ts";
-import { registerQueryRoute, type QueryRouteDeps } from "./query-route.ts";
+import { registerQueryRoute, type QueryCost, type QueryRouteDeps } from "./query-route.ts";
 import { ident, join, literal, sql, type SqlFragment } from "../../lib/clickhouse/sql.ts";
 import type { QueryStatistics } from "../../lib/clickhouse/run.ts";
 import { breakdownValue, filterCondition, FiltersSchema, NameSchema } from "./properties.ts";
@@ -193,6 +193,12 @@ export async function runTrends(ctx: QueryContext, req: TrendsRequest, range: Da
   };
 }
 
+/** Admission cost: one slot per distinct query (series differing only in math share one). */
+export function trendsCost(ctx: QueryContext, req: TrendsRequest, range: DateRange): QueryCost {
+  const texts = new Set(req.series.map((_, i) => trendSeriesSql(req, i, ctx.projectId, range, ctx.table).text));
+  return { kind: req.breakdown ? "trends_breakdown" : "trends", queries: texts.size };
+}
+
 export function registerTrends(app: Hono<{ Variables: AuthVariables }>, deps: QueryRouteDeps): void {
-  registerQueryRoute(app, "/api/trends", "trends", TrendsRequestSchema, deps, runTrends);
+  registerQueryRoute(app, "/api/trends", "trends", TrendsRequestSchema, deps, runTrends, trendsCost);
 }

@@ -81,6 +81,8 @@ export interface ResultRow {
   /** When the request was sent, ms since the epoch. */
   timestamp: number;
   error: string;
+  /** The response body (decoded), kept only for non-2xx answers: errors are small and tell why. */
+  body?: string;
 }
 
 export class VegetaError extends Error {
@@ -144,8 +146,10 @@ export async function readResults(resultsPath: string, bin: string = vegetaPath(
   const rows: ResultRow[] = [];
   for (const line of out.split("\n")) {
     if (!line) continue;
-    const r = JSON.parse(line) as { seq: number; code: number; latency: number; timestamp: string; error: string };
-    rows.push({ seq: r.seq, code: r.code, latency: r.latency / 1e6, timestamp: Date.parse(r.timestamp), error: r.error });
+    const r = JSON.parse(line) as { seq: number; code: number; latency: number; timestamp: string; error: string; body?: string };
+    const row: ResultRow = { seq: r.seq, code: r.code, latency: r.latency / 1e6, timestamp: Date.parse(r.timestamp), error: r.error };
+    if ((r.code < 200 || r.code >= 300) && r.body) row.body = Buffer.from(r.body, "base64").toString("utf8");
+    rows.push(row);
   }
   return rows;
 }
