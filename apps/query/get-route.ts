@@ -1,6 +1,7 @@
 /**
  * The pipeline of the read-only GET endpoints (events, event names, property keys): query string -> validate
- * (valibot, unknown parameters rejected like unknown body fields) -> the authenticated project -> compute. No
+ * (valibot, unknown parameters rejected like unknown body fields) -> the authenticated project -> admission
+ * (the same query slots as trends and funnels) -> compute. No
  * date-range resolution and, unless the endpoint asks for it, no result cache: these feed the insights page.
  */
 import type { Context, Hono } from "hono";
@@ -8,7 +9,7 @@ import * as v from "valibot";
 import type { AuthVariables } from "./auth.ts";
 import { cacheKey } from "./cache.ts";
 import type { QueryContext } from "./query-context.ts";
-import type { QueryRouteDeps } from "./query-route.ts";
+import { admitted, type QueryRouteDeps } from "./query-route.ts";
 import { parseRequest } from "./validation.ts";
 
 type Env = { Variables: AuthVariables };
@@ -47,15 +48,17 @@ export function registerGetRoute<S extends v.GenericSchema<Record<string, string
     const projectId = c.get("projectId");
     const ctx: QueryContext = { projectId, execute: deps.execute, table: deps.table };
     const now = deps.now();
+    // These queries share the ClickHouse slots with trends and funnels (one slot each).
+    const compute = () => admitted(deps.admission, ctx, { kind: endpoint, queries: 1 }, c.req.raw.signal, (admittedCtx) => run(admittedCtx, req, now));
     if (!opts.cached) {
       c.header("Cache-Control", "no-store");
-      return c.json((await run(ctx, req, now)) as object);
+      return c.json((await compute()) as object);
     }
     const bypass = /no-cache|no-store/i.test(c.req.header("cache-control") ?? "");
     const { value, status } = await deps.cache.getOrCompute(
       endpoint,
       cacheKey(endpoint, projectId, req),
-      async () => ({ value: await run(ctx, req, now), pastOnly: false }),
+      async () => ({ value: await compute(), pastOnly: false }),
       bypass,
     );
     c.header("X-Cache", status);

@@ -82,15 +82,6 @@ export function registerQueryRoute<S extends v.GenericSchema<unknown, CommonRequ
           return { value, pastOnly: endsBeforeToday(range, req.timezone, now) };
         } catch (err) {
           if (err instanceof BucketLimitError) throw new QueryApiError("range_too_large", err.message, "interval");
-          if (err instanceof AdmissionRejected) {
-            throw new QueryApiError("overloaded", "too many queries are running or waiting; retry after the time in Retry-After", undefined, {
-              retryAfterS: err.retryAfterS,
-              reason: err.reason,
-            });
-          }
-          if (err instanceof AdmissionCancelled) {
-            throw new QueryApiError("overloaded", "the request was cancelled while it waited", undefined, { reason: "cancelled" });
-          }
           throw err;
         }
       },
@@ -101,8 +92,24 @@ export function registerQueryRoute<S extends v.GenericSchema<unknown, CommonRequ
   });
 }
 
-/** Runs `fn` once admitted, its queries limited to the slots granted. */
-async function admitted<T>(admission: Admission | null, ctx: QueryContext, cost: QueryCost, signal: AbortSignal, fn: (ctx: QueryContext) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` once admitted, its queries limited to the slots granted; a refusal becomes 503 `overloaded` with the
+ * admission's Retry-After.
+ */
+export async function admitted<T>(admission: Admission | null, ctx: QueryContext, cost: QueryCost, signal: AbortSignal, fn: (ctx: QueryContext) => Promise<T>): Promise<T> {
   if (!admission) return fn(ctx);
-  return admission.run(ctx.projectId, cost.kind, cost.queries, (permit) => fn({ ...ctx, execute: limitConcurrency(ctx.execute, permit.slots) }), signal);
+  try {
+    return await admission.run(ctx.projectId, cost.kind, cost.queries, (permit) => fn({ ...ctx, execute: limitConcurrency(ctx.execute, permit.slots) }), signal);
+  } catch (err) {
+    if (err instanceof AdmissionRejected) {
+      throw new QueryApiError("overloaded", "too many queries are running or waiting; retry after the time in Retry-After", undefined, {
+        retryAfterS: err.retryAfterS,
+        reason: err.reason,
+      });
+    }
+    if (err instanceof AdmissionCancelled) {
+      throw new QueryApiError("overloaded", "the request was cancelled while it waited", undefined, { reason: "cancelled" });
+    }
+    throw err;
+  }
 }
