@@ -1,7 +1,7 @@
 /**
  * Serves the insights page from the query app: `GET /` redirects to `/app`, `/app` is the page, `/app/app.js` and
  * `/app/app.css` its assets. Public (the page holds no data; every API call it makes carries the key). The bundle
- * is built once, starting when the app is created; a request waits for it.
+ * is built once per process, starting when the first app registers it (at start-up); a request waits for it.
  *
  * Headers: a strict Content-Security-Policy (scripts and connections to this origin only, no framing, forms post
  * nowhere), no referrer, gzip when the client accepts it, ETag revalidation.
@@ -22,18 +22,22 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join("; ");
 
+// One build per process, however many apps are created (tests create many); a failed build is retried on the next
+// request.
+let page: Promise<InsightsPage> | null = null;
+function insightsPage(log: Logger): Promise<InsightsPage> {
+  page ??= buildInsightsPage().catch((err: unknown) => {
+    page = null;
+    log.error({ err: err instanceof Error ? err.message : String(err) }, "insights page failed to build");
+    throw err;
+  });
+  return page;
+}
+
 // Hono's generic app type differs per caller (its Variables); the page needs none of them.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function registerInsightsPage(app: Hono<any>, log: Logger): void {
-  let page: Promise<InsightsPage> | null = null;
-  const load = () => {
-    page ??= buildInsightsPage().catch((err: unknown) => {
-      page = null;
-      log.error({ err: err instanceof Error ? err.message : String(err) }, "insights page failed to build");
-      throw err;
-    });
-    return page;
-  };
+  const load = () => insightsPage(log);
   void load().catch(() => {});
 
   const serve = (pick: (p: InsightsPage) => Asset) => async (c: Context) => {

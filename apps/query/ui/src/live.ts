@@ -53,12 +53,21 @@ export function liveView(): ViewHandle {
     pause.setAttribute("aria-pressed", String(paused));
     if (!paused) void poll();
   });
+  // Column titles for sighted users; each row's cells carry their own meaning (title attributes) for the rest.
+  const columns = h(
+    "div",
+    { class: "event-columns", "aria-hidden": "true" },
+    h("span", {}, "Event"),
+    h("span", {}, "Person (distinct_id)"),
+    h("span", {}, "When"),
+    h("span", {}, "Properties"),
+  );
   const element = h(
     "section",
     { class: "view live", "aria-labelledby": "live-title" },
     h("div", { class: "view-head" }, h("h2", { id: "live-title" }, "Live events"), h("div", { class: "live-controls" }, status, pause)),
     error,
-    list,
+    h("div", { class: "events-panel" }, columns, list),
   );
 
   const events = new Map<string, EventRecord>();
