@@ -30,6 +30,7 @@ const InstantSchema = v.optional(
   v.pipe(
     v.string(),
     v.regex(ISO_INSTANT, "must be an ISO 8601 instant with Z or an offset, e.g. 2024-11-01T12:00:00Z"),
+    v.description("ISO 8601 instant with Z or an offset"),
     v.transform((s) => Date.parse(s)),
     v.check((ms) => Number.isFinite(ms) && ms >= 0 && ms < 4294967295000, "must be a valid instant between 1970 and 2106"),
   ),

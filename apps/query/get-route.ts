@@ -20,10 +20,11 @@ export function intParam(fallback: number, min: number, max: number, description
     v.pipe(
       v.string(),
       v.regex(/^\d{1,9}$/, "must be a whole number"),
+      // Before the transform: the OpenAPI conversion stops there.
+      v.description(description),
       v.transform(Number),
       v.minValue(min, `must be at least ${min}`),
       v.maxValue(max, `must be at most ${max}`),
-      v.description(description),
     ),
     String(fallback),
   );

@@ -167,4 +167,5 @@ test("the OpenAPI document describes the GET endpoints and their parameters", as
   const doc = (await (await h.app({ cache: null }).request("/openapi.json")).json()) as any;
   for (const path of ["/api/events", "/api/event_names", "/api/property_keys"]) expect(doc.paths[path].get.security).toEqual([{ projectKey: [] }]);
   expect(doc.paths["/api/events"].get.parameters.map((x: any) => x.name)).toEqual(["limit", "after", "before", "event", "distinct_id"]);
+  expect(doc.paths["/api/events"].get.parameters[0].schema.description).toContain("1..200");
 });
