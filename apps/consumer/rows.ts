@@ -3,7 +3,7 @@
  * top-level keys with their values as text in parallel arrays that filters and breakdowns read without JSON
  * functions (absent on ClickHouse 18.16).
  */
-import { clickhouseDateTime, type EventRow, propertyArrays } from "../../lib/events/event-row.ts";
+import { clickhouseDateTime, type EventRow, millisecondOf, propertyArrays } from "../../lib/events/event-row.ts";
 import type { CapturedEvent } from "../../lib/events/captured-event.ts";
 
 export function toRow(e: CapturedEvent, partition: number, offset: bigint, insertedAt: string): EventRow {
@@ -14,6 +14,7 @@ export function toRow(e: CapturedEvent, partition: number, offset: bigint, inser
     event: e.event,
     distinct_id: e.distinct_id,
     timestamp: clickhouseDateTime(e.timestamp),
+    msec: millisecondOf(e.timestamp),
     properties: JSON.stringify(e.properties),
     prop_keys: keys,
     prop_values: values,

@@ -1,32 +1,30 @@
 /**
- * POST /api/funnels: how many users went through 2..10 steps within a conversion window, with the time between
+ * POST /api/funnels: how many persons went through 2..10 steps within a conversion window, with the time between
  * consecutive steps. One ClickHouse query (two scans with a breakdown: the top-N values, then the counts).
  *
- * Per user (events in the date range only):
- *   ordered   `windowFunnel(window)` gives the deepest step reached (steps in order, other events allowed in
- *             between, every step within `window` seconds of the step-1 event). ClickHouse 18.16's windowFunnel
- *             takes no mode argument, so `strict` cannot use it (see below).
- *   strict    computed with array functions: the user's events (all of them, deduplicated by uuid) sorted by
- *             (timestamp, uuid); a step-1 event starts a run that goes on only while the very next event matches
- *             the next step within the window. No other event may come in between.
- *   unordered computed with array functions: the most distinct steps done within `window` seconds after any of
- *             the user's step events. Time between steps is not defined for unordered funnels (null).
- * Times between steps (ordered, strict): taken on one path per user: the earliest step-1 event from which the
- * user reaches their deepest step, following the earliest next-step event each time (ordered), or the run
+ * Per person (all of the person's distinct_ids, resolved at query time; events in the date range only), events
+ * in one order: instant in ms, then the lowest step the event matches, then uuid (see perUserSql):
+ *   ordered   steps in order, other events allowed in between, every step within `window` of the step-1 event.
+ *   strict    the person's events (all of them, deduplicated by uuid) in that order; a step-1 event starts a run
+ *             that goes on only while the very next event matches the next step within the window.
+ *   unordered the most distinct steps done within `window` after any of the person's step events. Time between
+ *             steps is not defined for unordered funnels (null).
+ * All three are array functions: 18.16's windowFunnel takes only a UInt32 of seconds and no mode argument.
+ * Times between steps (ordered, strict): taken on one path per person: the earliest step-1 event from which the
+ * person reaches their deepest step, following the earliest next-step event each time (ordered), or the run
  * itself (strict). Average and median (ClickHouse `quantileExact(0.5)`: the element at position floor(n/2) of
- * the sorted values) over users who reached the later step.
+ * the sorted values) over persons who reached the later step, in seconds with millisecond precision.
  *
- * Duplicates never count twice: windowFunnel and the timestamp arrays are unaffected by a repeated event, and
- * strict deduplicates by uuid (groupUniqArray) because there a repeated event would break a run.
- * Events in the same second are ordered by windowFunnel as they come (second precision): ties are undefined on
- * every ClickHouse version; the times path requires strictly later next steps.
+ * Duplicates never count twice: every order works on groupUniqArray of the events, or on arrays a repeated
+ * instant does not change.
  */
 import type { Hono } from "hono";
 import * as v from "valibot";
 import type { AuthVariables } from "./auth.ts";
 import { registerQueryRoute, type QueryRouteDeps } from "./query-route.ts";
 import { join, literal, sql, ident, type SqlFragment } from "../../lib/clickhouse/sql.ts";
-import { breakdownValue, filterCondition, FiltersSchema, NameSchema } from "./properties.ts";
+import { BreakdownSchema, breakdownValue, filterCondition, FiltersSchema, NameSchema, usesPersonProperties } from "./properties.ts";
+import { eventSource, tablesOf, type PersonMode, type SourceTables } from "./event-source.ts";
 import type { DateRange } from "./time-range.ts";
 import { DateRangeSchema, ProjectIdSchema, StatisticsSchema, statisticsOf, TimeZoneSchema, type QueryContext } from "./query-context.ts";
 
@@ -56,7 +54,7 @@ export const FunnelsRequestSchema = v.strictObject({
     { value: 14, unit: "day" },
   ),
   order: v.optional(v.picklist(FUNNEL_ORDERS), "ordered"),
-  breakdown: v.optional(NameSchema),
+  breakdown: v.optional(BreakdownSchema),
   breakdown_limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100)), 25),
 });
 export type FunnelsRequest = v.InferOutput<typeof FunnelsRequestSchema>;
@@ -78,8 +76,8 @@ export const FunnelsResponseSchema = v.object({
   date_from: v.string(),
   date_to: v.string(),
   timezone: v.string(),
-  breakdown: v.nullable(v.string()),
-  method: v.pipe(v.string(), v.description("how ClickHouse computed it: windowFunnel or array functions")),
+  breakdown: v.nullable(BreakdownSchema),
+  method: v.pipe(v.string(), v.description("how ClickHouse computed it (array functions)")),
   notes: v.array(v.string()),
   results: v.array(v.object({ breakdown_value: v.nullable(v.string()), steps: v.array(StepSchema) })),
   clickhouse: StatisticsSchema,
@@ -96,87 +94,103 @@ export const NOTES = {
   unordered: "unordered: time between steps is not defined (null)",
 } as const;
 
-/** Per-user rows: `level` (deepest step), `durs` (seconds between consecutive steps), `timed`, optional `bd`. */
-function perUserSql(req: FunnelsRequest, projectId: number, range: DateRange, table: string): SqlFragment {
-  const W = windowSeconds(req);
+/**
+ * Per-person rows: `level` (deepest step), `durs` (ms between consecutive steps), `timed`, optional `bd`.
+ *
+ * Order of a person's events: instant in ms (`tk`), then the lowest step the event matches. Packed into one
+ * UInt64 `K = tk * 16 + lowest step` (steps <= 10), so events at the very same instant count in the order of
+ * the steps (a batch `signup` + `purchase` converts). A path needs strictly increasing K: one event never fills
+ * two steps, and neither do two copies of one event (same uuid, same K) nor two events at one instant matching
+ * the same lowest step. (windowFunnel cannot do this: on 18.16 its timestamp is a UInt32 of seconds, and
+ * versions differ in how they order events of one timestamp.)
+ */
+function perUserSql(req: FunnelsRequest, projectId: number, range: DateRange, tables: SourceTables, mode: PersonMode): SqlFragment {
+  const W = windowSeconds(req) * 1000;
   const k = req.steps.length;
-  const from = ident(table);
   const conds = req.steps.map((s) => sql`(event = ${s.event} AND ${filterCondition([...req.filters, ...s.filters])})`);
-  const range_ = sql`team_id = ${projectId} AND timestamp >= ${new Date(range.from)} AND timestamp < ${new Date(range.to)}`;
-  const tieKey = sql`(timestamp, toString(uuid))`;
-  const bd = (cond: SqlFragment) => (req.breakdown ? sql`, argMinIf(${breakdownValue(req.breakdown)}, ${tieKey}, ${cond}) AS bd` : sql``);
+  const inRange = sql`team_id = ${projectId} AND timestamp >= ${new Date(range.from)} AND timestamp < ${new Date(range.to)}`;
+  const names = [...new Set(req.steps.map((s) => s.event))];
+  const stepSource = eventSource({ projectId, tables, where: sql`${inRange} AND event IN (${join(names)})`, persons: mode });
+  const minStep = sql`multiIf(${join(conds.flatMap((c, i) => [c, sql`${i + 1}`]))}, ${k + 1})`;
+  const orderKey = sql`(tk, ${minStep}, toString(uuid))`;
+  const bd = (cond: SqlFragment) => (req.breakdown ? sql`, argMinIf(${breakdownValue(req.breakdown)}, ${orderKey}, ${cond}) AS bd` : sql``);
   const bdCol = req.breakdown ? sql`bd, ` : sql``;
   const steps = Array.from({ length: k }, (_, i) => i + 1);
 
   if (req.order === "ordered") {
-    const arrays = join(steps.map((j) => sql`arraySort(groupArrayIf(toUInt32(timestamp), ${conds[j - 1]!})) AS ${col("t", j)}`));
-    // a_j[i]: time of step j on the path from the i-th step-1 event (0 = not reached).
+    const packed = sql`tk * 16 + ${minStep}`;
+    const arrays = join(steps.map((j) => sql`arraySort(groupArrayIf(${packed}, ${conds[j - 1]!})) AS ${col("t", j)}`));
+    // a_j[n]: K of step j on the path from the n-th step-1 event, following the earliest next step each time
+    // (0 = not reached). Earliest-next is optimal: it leaves the most later events to choose from.
     const chain = join(
       steps.slice(1).map(
         (j) =>
-          sql`arrayMap((s, p) -> if(p = 0, 0, arrayFirst(x -> x > p AND x <= s + ${W}, ${col("t", j)})), a1, ${col("a", j - 1)}) AS ${col("a", j)}`,
+          sql`arrayMap((s, p) -> if(p = 0, 0, arrayFirst(x -> x > p AND intDiv(x, 16) <= intDiv(s, 16) + ${W}, ${col("t", j)})), a1, ${col("a", j - 1)}) AS ${col("a", j)}`,
       ),
     );
-    const all = join(steps.map((j) => col("a", j)));
-    const durs = join(steps.slice(1).map((j) => sql`toInt64(${col("a", j)}[si]) - toInt64(${col("a", j - 1)}[si])`));
+    const all = steps.map((j) => col("a", j));
+    const depth = sumOf(steps.map((j) => sql`(${col("x", j)} != 0)`));
+    const durs = join(steps.slice(1).map((j) => sql`toInt64(intDiv(arrayElement(${col("a", j)}, si), 16)) - toInt64(intDiv(arrayElement(${col("a", j - 1)}, si), 16))`));
     // Everything in the aggregating SELECT: ClickHouse 18.16 loses subquery columns that are used only inside a
     // lambda ("Unknown identifier"), but sees aliases of the same SELECT.
     return sql`SELECT ${bdCol}level, si > 0 AS timed, durs FROM (
-  SELECT distinct_id, windowFunnel(${W})(timestamp, ${join(conds)}) AS level, ${arrays}${bd(conds[0]!)},
-    t1 AS a1, ${chain}, arrayFirstIndex(x -> x != 0, arrayElement([${all}], level)) AS si, [${durs}] AS durs
-  FROM ${from}
-  WHERE ${range_} AND (${join(conds, " OR ")})
-  GROUP BY distinct_id
+  SELECT person, ${arrays}${bd(conds[0]!)},
+    t1 AS a1, ${chain},
+    arrayMap((${join(steps.map((j) => col("x", j)))}) -> ${depth}, ${join(all)}) AS depths,
+    arrayReduce('max', arrayPushBack(depths, 0)) AS level,
+    arrayFirstIndex(d -> d = level, depths) AS si, [${durs}] AS durs
+  FROM (${stepSource})
+  WHERE ${join(conds, " OR ")}
+  GROUP BY person
   HAVING level > 0
 )`;
   }
 
   if (req.order === "unordered") {
-    const arrays = join(steps.map((j) => sql`groupArrayIf(toUInt32(timestamp), ${conds[j - 1]!}) AS ${col("t", j)}`));
+    const arrays = join(steps.map((j) => sql`groupArrayIf(tk, ${conds[j - 1]!}) AS ${col("t", j)}`));
     const depth = sumOf(steps.map((j) => sql`arrayExists(x -> x >= s AND x <= s + ${W}, ${col("t", j)})`));
     const nodurs = literal(steps.slice(1).map(() => 0));
     const anyStep = sql`(${join(conds, " OR ")})`;
     return sql`SELECT ${bdCol}level, 0 AS timed, ${nodurs} AS durs FROM (
   SELECT ${bdCol}arrayReduce('max', arrayMap(s -> ${depth}, arrayConcat(${join(steps.map((j) => col("t", j)))}))) AS level
   FROM (
-    SELECT distinct_id, ${arrays}${bd(anyStep)}
-    FROM ${from}
-    WHERE ${range_} AND ${anyStep}
-    GROUP BY distinct_id
+    SELECT person, ${arrays}${bd(anyStep)}
+    FROM (${stepSource})
+    WHERE ${anyStep}
+    GROUP BY person
   )
   WHERE level > 0
 )`;
   }
 
-  // strict: runs over the user's consecutive events.
+  // strict: runs over the person's consecutive events (all of them, not only step events, deduplicated by
+  // uuid), in the order (tk, lowest step, uuid); each next event must match the next step at a later K.
+  const events = sql`arraySort(groupUniqArray((tk, ${minStep}, toString(uuid), [${join(conds)}]))) AS evs,
+    arrayMap(e -> tupleElement(e, 1) * 16 + tupleElement(e, 2), evs) AS ks, arrayMap(e -> tupleElement(e, 4), evs) AS ms`;
+  const allSource = eventSource({ projectId, tables, where: inRange, persons: mode });
+  const firstSource = eventSource({ projectId, tables, where: sql`${inRange} AND event = ${req.steps[0]!.event}`, persons: mode });
   const m = (off: number, step: number) => sql`arrayElement(arrayElement(ms, i + ${off}), ${step})`;
-  const tsAt = (off: number) => sql`arrayElement(tss, i + ${off})`;
+  const tsAt = (off: number) => sql`arrayElement(ks, i + ${off})`;
   let depth: SqlFragment = sql`1`;
   for (let j = k; j >= 2; j--) {
-    depth = sql`1 + ${m(j - 1, j)} * (${tsAt(j - 1)} <= ${tsAt(0)} + ${W}) * (${depth})`;
+    depth = sql`1 + ${m(j - 1, j)} * (${tsAt(j - 2)} < ${tsAt(j - 1)}) * (intDiv(${tsAt(j - 1)}, 16) <= intDiv(${tsAt(0)}, 16) + ${W}) * (${depth})`;
   }
   depth = sql`${m(0, 1)} * (${depth})`;
-  const durs = join(steps.slice(1).map((j) => sql`toInt64(arrayElement(tss, si + ${j - 1})) - toInt64(arrayElement(tss, si + ${j - 2}))`));
-  return sql`SELECT ${bdCol}level, si > 0 AS timed, [${durs}] AS durs FROM (
-  SELECT ${bdCol}level, tss, arrayFirstIndex(d -> d = level AND level > 0, depths) AS si
-  FROM (
-    SELECT ${bdCol}tss, depths, arrayReduce('max', depths) AS level
-    FROM (
-      SELECT ${bdCol}arrayMap(e -> tupleElement(e, 1), evs) AS tss, arrayMap(e -> tupleElement(e, 3), evs) AS ms,
-        arrayMap(i -> ${depth}, arrayEnumerate(tss)) AS depths
-      FROM (
-        SELECT distinct_id, arraySort(groupUniqArray((toUInt32(timestamp), toString(uuid), [${join(conds)}]))) AS evs${bd(conds[0]!)}
-        FROM ${from}
-        WHERE ${range_} AND distinct_id IN (SELECT distinct_id FROM ${from} WHERE ${range_} AND ${conds[0]!})
-        GROUP BY distinct_id
-      )
-    )
-  )
-  WHERE level > 0
+  const durs = join(steps.slice(1).map((j) => sql`toInt64(intDiv(arrayElement(ks, si + ${j - 1}), 16)) - toInt64(intDiv(arrayElement(ks, si + ${j - 2}), 16))`));
+  // One SELECT, as for ordered: 18.16 does not see subquery columns used only inside a lambda.
+  return sql`SELECT ${bdCol}level, si > 0 AS timed, durs FROM (
+  SELECT person, ${events}${bd(conds[0]!)},
+    arrayMap(i -> ${depth}, arrayEnumerate(ks)) AS depths,
+    arrayReduce('max', arrayPushBack(depths, 0)) AS level,
+    arrayFirstIndex(d -> d = level AND level > 0, depths) AS si, [${durs}] AS durs
+  FROM (${allSource})
+  WHERE person IN (SELECT person FROM (${firstSource}) WHERE ${conds[0]!})
+  GROUP BY person
+  HAVING level > 0
 )`;
 }
 
-const col = (prefix: "t" | "a", j: number) => ident(`${prefix}${j}`);
+const col = (prefix: "t" | "a" | "i" | "x", j: number) => ident(`${prefix}${j}`);
 function sumOf(parts: SqlFragment[]): SqlFragment {
   let acc = parts[0]!;
   for (const p of parts.slice(1)) acc = sql`${acc} + ${p}`;
@@ -184,10 +198,11 @@ function sumOf(parts: SqlFragment[]): SqlFragment {
 }
 
 /** The funnel's SQL. Exported for the dialect test and the benchmark's raw-ClickHouse comparison. */
-export function funnelSql(req: FunnelsRequest, projectId: number, range: DateRange, table = "events"): SqlFragment {
+export function funnelSql(req: FunnelsRequest, projectId: number, range: DateRange, table = "events", mode?: PersonMode): SqlFragment {
   const k = req.steps.length;
   const steps = Array.from({ length: k }, (_, i) => i + 1);
-  const perUser = perUserSql(req, projectId, range, table);
+  const personMode = mode ?? (usesPersonProperties([...req.filters, ...req.steps.flatMap((s) => s.filters)], req.breakdown ? [req.breakdown] : []) ? "person_properties" : "person");
+  const perUser = perUserSql(req, projectId, range, tablesOf(table), personMode);
   const counts = join(steps.map((j) => sql`countIf(level >= ${j})`));
   const timedCond = (j: number) => sql`level >= ${j + 1} AND timed`;
   const avgs = join(steps.slice(1).map((j) => sql`avgIf(durs[${j - 1}], ${timedCond(j - 1)})`));
@@ -218,8 +233,9 @@ export async function runFunnel(ctx: QueryContext, req: FunnelsRequest, range: D
       const first = Number(r.counts[0]);
       const prev = i === 0 ? count : Number(r.counts[i - 1]);
       const timed = i === 0 ? 0 : Number(r.timed_counts[i - 1]);
-      const avg = i === 0 || timed === 0 || req.order === "unordered" ? null : Number(r.avgs[i - 1]);
-      const median = i === 0 || timed === 0 || req.order === "unordered" ? null : Number(r.medians[i - 1]);
+      // ClickHouse works in ms; the API answers seconds (with ms precision).
+      const avg = i === 0 || timed === 0 || req.order === "unordered" ? null : Number(r.avgs[i - 1]) / 1000;
+      const median = i === 0 || timed === 0 || req.order === "unordered" ? null : Number(r.medians[i - 1]) / 1000;
       return {
         step: i + 1,
         event: s.event,
@@ -246,7 +262,7 @@ export async function runFunnel(ctx: QueryContext, req: FunnelsRequest, range: D
     date_to: new Date(range.to).toISOString(),
     timezone: req.timezone,
     breakdown: req.breakdown ?? null,
-    method: req.order === "ordered" ? "windowFunnel" : "array functions",
+    method: "array functions",
     notes,
     results,
     clickhouse: statisticsOf([out.statistics]),

@@ -88,7 +88,7 @@ export function openApiDocument(): Record<string, unknown> {
       ),
       "/api/funnels": operation(
         "Funnels",
-        "Users converting through 2..10 steps within a window: ordered (windowFunnel), strict or unordered, with time between steps.",
+        "Persons converting through 2..10 steps within a window: ordered, strict or unordered, counted by person, with time between steps.",
         FunnelsRequestSchema,
         FunnelsResponseSchema,
       ),

@@ -12,6 +12,10 @@
  *   is_set / is_not_set
  *   gt / lt            property set, parses as a number, and compares (values that are not numbers never match)
  * Filters in a list are ANDed; `{ any: [...] }` is one OR group of filters.
+ *
+ * `type`: "event" (default) reads the event's properties; "person" reads the properties of the person the event
+ * belongs to (persons table, as of query time), with the same operators. A breakdown is a property name (event)
+ * or `{ type, key }`.
  */
 import * as v from "valibot";
 import { and, or, sql, type SqlFragment } from "../../lib/clickhouse/sql.ts";
@@ -37,13 +41,17 @@ const ComparedNumber = v.pipe(
 
 const Scalar = v.union([v.pipe(v.string(), v.maxLength(2000)), v.pipe(v.number(), v.finite()), v.boolean()]);
 
+export const PROPERTY_TYPES = ["event", "person"] as const;
+export type PropertyType = (typeof PROPERTY_TYPES)[number];
+const TypeSchema = v.optional(v.pipe(v.picklist(PROPERTY_TYPES), v.description("event (default) or person properties")), "event");
+
 export const PropertyFilterSchema = v.variant("operator", [
-  v.strictObject({ key: NameSchema, operator: v.picklist(["eq", "neq"]), value: Scalar }),
-  v.strictObject({ key: NameSchema, operator: v.literal("in"), value: v.pipe(v.array(Scalar), v.minLength(1), v.maxLength(1000)) }),
-  v.strictObject({ key: NameSchema, operator: v.picklist(["contains", "not_contains"]), value: v.pipe(v.string(), v.maxLength(2000)) }),
-  v.strictObject({ key: NameSchema, operator: v.literal("regex"), value: v.pipe(v.string(), v.minLength(1), v.maxLength(1000)) }),
-  v.strictObject({ key: NameSchema, operator: v.picklist(["is_set", "is_not_set"]) }),
-  v.strictObject({ key: NameSchema, operator: v.picklist(["gt", "lt"]), value: ComparedNumber }),
+  v.strictObject({ type: TypeSchema, key: NameSchema, operator: v.picklist(["eq", "neq"]), value: Scalar }),
+  v.strictObject({ type: TypeSchema, key: NameSchema, operator: v.literal("in"), value: v.pipe(v.array(Scalar), v.minLength(1), v.maxLength(1000)) }),
+  v.strictObject({ type: TypeSchema, key: NameSchema, operator: v.picklist(["contains", "not_contains"]), value: v.pipe(v.string(), v.maxLength(2000)) }),
+  v.strictObject({ type: TypeSchema, key: NameSchema, operator: v.literal("regex"), value: v.pipe(v.string(), v.minLength(1), v.maxLength(1000)) }),
+  v.strictObject({ type: TypeSchema, key: NameSchema, operator: v.picklist(["is_set", "is_not_set"]) }),
+  v.strictObject({ type: TypeSchema, key: NameSchema, operator: v.picklist(["gt", "lt"]), value: ComparedNumber }),
 ]);
 export type PropertyFilter = v.InferOutput<typeof PropertyFilterSchema>;
 
@@ -59,15 +67,35 @@ export const OPERATORS = ["eq", "neq", "in", "contains", "not_contains", "regex"
 
 const textOf = (value: string | number | boolean) => (typeof value === "string" ? value : JSON.stringify(value));
 
-export const isSet = (key: string) => sql`has(prop_keys, ${key})`;
-export const valueOf = (key: string) => sql`arrayElement(prop_values, indexOf(prop_keys, ${key}))`;
+/** A breakdown: an event property's name, or a property of either type. */
+export const BreakdownSchema = v.union([NameSchema, v.strictObject({ type: v.picklist(PROPERTY_TYPES), key: NameSchema })]);
+export type Breakdown = v.InferOutput<typeof BreakdownSchema>;
+export const breakdownRef = (b: Breakdown): { type: PropertyType; key: string } => (typeof b === "string" ? { type: "event", key: b } : b);
 
-/** The breakdown value of one property: its text, or `$none` when the event does not have it. */
-export const breakdownValue = (key: string) => sql`if(${isSet(key)}, ${valueOf(key)}, '$none')`;
+const ARRAYS = {
+  event: { keys: sql`prop_keys`, values: sql`prop_values` },
+  person: { keys: sql`person_keys`, values: sql`person_values` },
+} as const;
+
+export const isSet = (key: string, type: PropertyType = "event") => sql`has(${ARRAYS[type].keys}, ${key})`;
+export const valueOf = (key: string, type: PropertyType = "event") =>
+  sql`arrayElement(${ARRAYS[type].values}, indexOf(${ARRAYS[type].keys}, ${key}))`;
+
+/** The breakdown value of one property: its text, or `$none` when the event (or its person) does not have it. */
+export const breakdownValue = (b: Breakdown) => {
+  const { type, key } = breakdownRef(b);
+  return sql`if(${isSet(key, type)}, ${valueOf(key, type)}, '$none')`;
+};
+
+/** Whether any filter or breakdown reads person properties (the query then joins the persons table). */
+export function usesPersonProperties(filters: readonly Filter[], breakdowns: readonly Breakdown[] = []): boolean {
+  const one = (f: PropertyFilter) => f.type === "person";
+  return filters.some((f) => ("any" in f ? f.any.some(one) : one(f))) || breakdowns.some((b) => breakdownRef(b).type === "person");
+}
 
 function propertyCondition(f: PropertyFilter): SqlFragment {
-  const set = isSet(f.key);
-  const val = valueOf(f.key);
+  const set = isSet(f.key, f.type);
+  const val = valueOf(f.key, f.type);
   switch (f.operator) {
     case "eq":
       return sql`${set} AND ${val} = ${textOf(f.value)}`;
@@ -85,7 +113,7 @@ function propertyCondition(f: PropertyFilter): SqlFragment {
       return set;
     case "is_not_set":
       return sql`NOT ${set}`;
-    // ifNull: a comparison with NULL (not a number) must be a plain 0, since windowFunnel conditions must be UInt8.
+    // ifNull: a comparison with NULL (not a number) must be a plain 0, since step conditions go into UInt8 arrays.
     case "gt":
       return sql`${set} AND ifNull(toFloat64OrNull(${val}) > ${f.value}, 0)`;
     case "lt":

@@ -23,7 +23,8 @@ import type { AuthVariables } from "./auth.ts";
 import { registerQueryRoute, type QueryCost, type QueryRouteDeps } from "./query-route.ts";
 import { ident, join, literal, sql, type SqlFragment } from "../../lib/clickhouse/sql.ts";
 import type { QueryStatistics } from "../../lib/clickhouse/run.ts";
-import { breakdownValue, filterCondition, FiltersSchema, NameSchema } from "./properties.ts";
+import { BreakdownSchema, breakdownValue, filterCondition, FiltersSchema, NameSchema, usesPersonProperties } from "./properties.ts";
+import { eventSource, tablesOf, type PersonMode } from "./event-source.ts";
 import { bucketExpression, bucketLabel, enumerateBuckets, INTERVALS, type DateRange, type Interval } from "./time-range.ts";
 import { DateRangeSchema, TimeZoneSchema, ProjectIdSchema, type QueryContext, statisticsOf, StatisticsSchema } from "./query-context.ts";
 
@@ -42,7 +43,7 @@ export const TrendsRequestSchema = v.strictObject({
   interval: v.optional(v.picklist(INTERVALS), "day"),
   ...DateRangeSchema.entries,
   timezone: TimeZoneSchema,
-  breakdown: v.optional(v.pipe(v.array(NameSchema), v.minLength(1), v.maxLength(3, "at most 3 breakdown properties"))),
+  breakdown: v.optional(v.pipe(v.array(BreakdownSchema), v.minLength(1), v.maxLength(3, "at most 3 breakdown properties"))),
   breakdown_limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100)), 25),
 });
 export type TrendsRequest = v.InferOutput<typeof TrendsRequestSchema>;
@@ -95,6 +96,7 @@ export function trendSeriesSql(
   projectId: number,
   range: DateRange,
   table = "events",
+  mode: PersonMode = trendPersonMode(req),
 ): SqlFragment {
   const s = req.series[index]!;
   const conds: SqlFragment[] = [
@@ -103,25 +105,37 @@ export function trendSeriesSql(
     sql`timestamp < ${new Date(range.to)}`,
   ];
   if (s.event !== null) conds.push(sql`event = ${s.event}`);
-  conds.push(filterCondition([...req.filters, ...s.filters]));
-  const where = join(conds, " AND ");
+  const filters = filterCondition([...req.filters, ...s.filters]);
+  // Event-property filters prune before the join; person-property filters can only be read after it.
+  if (mode !== "person_properties") conds.push(filters);
+  const source = eventSource({ projectId, tables: tablesOf(table), where: join(conds, " AND "), persons: mode });
+  const from = mode === "person_properties" ? sql`(${source}) WHERE ${filters}` : sql`(${source})`;
   const bucket = bucketExpression(req.interval, req.timezone);
-  const from = ident(table);
   const outer = sql`groupArray(${bucketLabel(sql`bucket`)}) AS buckets, groupArray(ev) AS events, groupArray(finalizeAggregation(us)) AS users,
   sum(ev) AS events_total, uniqExactMerge(us) AS users_total`;
   if (!req.breakdown) {
     return sql`SELECT ${outer}
-FROM (SELECT ${bucket} AS bucket, uniqExact(uuid) AS ev, uniqExactState(distinct_id) AS us FROM ${from} WHERE ${where} GROUP BY bucket)`;
+FROM (SELECT ${bucket} AS bucket, uniqExact(uuid) AS ev, uniqExactState(person) AS us FROM ${from} GROUP BY bucket)`;
   }
   const bdv = sql`[${join(req.breakdown.map(breakdownValue))}]`;
   const order = join(req.breakdown.map((_, i) => sql`bdv[${i + 1}]`));
   // The pushed empty array never equals a value and keeps 18.16 from failing on an empty Array(Array(String)).
-  const top = sql`(SELECT arrayPushBack(groupArray(bdv), emptyArrayString()) FROM (SELECT ${bdv} AS bdv FROM ${from} WHERE ${where} GROUP BY bdv ORDER BY uniqExact(uuid) DESC, ${order} LIMIT ${req.breakdown_limit}))`;
+  const top = sql`(SELECT arrayPushBack(groupArray(bdv), emptyArrayString()) FROM (SELECT ${bdv} AS bdv FROM ${from} GROUP BY bdv ORDER BY uniqExact(uuid) DESC, ${order} LIMIT ${req.breakdown_limit}))`;
   const other = literal(req.breakdown.map(() => OTHER));
   return sql`SELECT bd, ${outer}
-FROM (SELECT ${bucket} AS bucket, if(has(${top}, ${bdv}), ${bdv}, ${other}) AS bd, uniqExact(uuid) AS ev, uniqExactState(distinct_id) AS us
-  FROM ${from} WHERE ${where} GROUP BY bucket, bd)
+FROM (SELECT ${bucket} AS bucket, if(has(${top}, ${bdv}), ${bdv}, ${other}) AS bd, uniqExact(uuid) AS ev, uniqExactState(person) AS us
+  FROM ${from} GROUP BY bucket, bd)
 GROUP BY bd`;
+}
+
+/**
+ * Which person resolution a trend needs: none when every series counts events only (the join would be wasted),
+ * persons for unique users and per-user averages, and person properties when a filter or breakdown reads them.
+ */
+export function trendPersonMode(req: TrendsRequest): PersonMode {
+  const filters = [...req.filters, ...req.series.flatMap((s) => s.filters)];
+  if (usesPersonProperties(filters, req.breakdown ?? [])) return "person_properties";
+  return req.series.every((s) => s.math === "total") ? "distinct_id" : "person";
 }
 
 function mathValue(math: (typeof MATHS)[number], events: number, users: number): number {

@@ -9,6 +9,8 @@ export interface EventRow {
   event: string;
   distinct_id: string;
   timestamp: string;
+  /** Millisecond within `timestamp`'s second (0..999): 18.16 has no DateTime64. */
+  msec: number;
   properties: string;
   prop_keys: string[];
   prop_values: string[];
@@ -28,6 +30,15 @@ export function clickhouseDateTime(at: string | number | Date): string {
   }
   const iso = new Date(at).toISOString();
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+}
+
+/** The millisecond within the second of an instant (0..999), the `msec` column. */
+export function millisecondOf(at: string | number | Date): number {
+  if (typeof at === "string" && at.length === 24 && at.charCodeAt(23) === 90 /* Z */ && at.charCodeAt(19) === 46 /* . */) {
+    return Number(at.slice(20, 23));
+  }
+  const ms = new Date(at).getTime();
+  return ((ms % 1000) + 1000) % 1000;
 }
 
 /** Stored text of a property value: strings as they are, everything else as its JSON text. */

@@ -21,8 +21,10 @@ export interface GeneratedEvent {
   teamId: number;
   event: string;
   distinctId: string;
-  /** Unix seconds (DateTime has second precision). */
+  /** Unix seconds (the `timestamp` column). */
   timestamp: number;
+  /** Millisecond within that second (the `msec` column): the event's instant is timestamp * 1000 + msec. */
+  msec: number;
   properties: Record<string, PropertyValue>;
   /** True for the second copy of a duplicated event. */
   duplicate: boolean;
@@ -133,15 +135,28 @@ export function* generateEvents(opts: GeneratorOptions): Generator<GeneratedEven
     const times: number[] = [];
     for (let i = 0; i < count; i++) times.push(activeFrom + Math.floor(rand() * activeSpan));
     times.sort((a, b) => a - b);
-    // One event per second per user: events in the same second have no defined order in windowFunnel (on any
-    // ClickHouse version), and the tests compare against an oracle that needs one.
     for (let i = 1; i < times.length; i++) if (times[i]! <= times[i - 1]!) times[i] = times[i - 1]! + 1;
     for (let i = times.length - 1; i >= 0; i--) {
       const limit = i === times.length - 1 ? endS - 1 : times[i + 1]! - 1;
       if (times[i]! > limit) times[i] = limit;
     }
+    // Milliseconds, and ties on purpose: some events share the previous one's second, some its very instant (an
+    // SDK batch, a click and the page view it causes), so funnels' tie order is exercised.
+    const msecs = times.map(() => Math.floor(rand() * 1000));
+    for (let i = 1; i < times.length; i++) {
+      const r = rand();
+      if (r < 0.04) {
+        times[i] = times[i - 1]!;
+        msecs[i] = msecs[i - 1]!;
+      } else if (r < 0.08) {
+        times[i] = times[i - 1]!;
+        msecs[i] = Math.max(msecs[i - 1]!, msecs[i]!);
+      }
+    }
     let first = true;
-    for (const timestamp of times) {
+    for (let n = 0; n < times.length; n++) {
+      const timestamp = times[n]!;
+      const msec = msecs[n]!;
       const event = pickWeighted(rand, EVENT_WEIGHTS, EVENT_TOTAL);
       const properties: Record<string, PropertyValue> = {
         $current_url: `https://example.com${PATHS[Math.floor(rand() * PATHS.length)]!}`,
@@ -158,6 +173,7 @@ export function* generateEvents(opts: GeneratorOptions): Generator<GeneratedEven
         event,
         distinctId,
         timestamp,
+        msec,
         properties,
         duplicate: false,
       };
@@ -176,6 +192,7 @@ export function toEventRow(e: GeneratedEvent, offset = 0): EventRow {
     event: e.event,
     distinct_id: e.distinctId,
     timestamp: ts,
+    msec: e.msec,
     properties: JSON.stringify(e.properties),
     prop_keys: keys,
     prop_values: values,

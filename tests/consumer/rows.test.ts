@@ -37,6 +37,7 @@ describe("rows", () => {
     expect(row).toMatchObject({
       team_id: 7,
       timestamp: "2026-11-27 10:00:00",
+      msec: 123,
       prop_keys: ["path", "n", "ok"],
       prop_values: ["/", "3", "false"],
       properties: '{"path":"/","n":3,"ok":false}',

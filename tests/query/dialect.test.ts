@@ -4,7 +4,7 @@
  * must be equal. A missing chdb fails the test with the reason; it is never skipped.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { QueryRunner } from "../../lib/clickhouse/run.ts";
 import { toEventRow, type GeneratedEvent } from "../../lib/events/generator.ts";
@@ -40,8 +40,11 @@ beforeAll(async () => {
     return;
   }
   session = new chdb.Session();
-  const ddl = readFileSync(join(ROOT, "infrastructure/clickhouse/001_events.sql"), "utf8").replaceAll("${DATABASE}", "analytics");
-  for (const stmt of ddl.split(/;\s*$/m).map((s) => s.trim()).filter((s) => s.replace(/--.*$/gm, "").trim())) session.query(stmt);
+  // Every migration, in order, as init-clickhouse.sh applies them (a fresh database: no skip-if guard holds).
+  for (const file of readdirSync(join(ROOT, "infrastructure/clickhouse")).filter((f) => f.endsWith(".sql")).sort()) {
+    const ddl = readFileSync(join(ROOT, "infrastructure/clickhouse", file), "utf8").replaceAll("${DATABASE}", "analytics");
+    for (const stmt of ddl.split(/;\s*$/m).map((s) => s.replace(/--.*$/gm, "").trim()).filter(Boolean)) session.query(stmt);
+  }
   // Same rows, duplicates in their own insert, as on the server.
   for (const part of [events.filter((e) => !e.duplicate), events.filter((e) => e.duplicate)]) {
     session.query(`INSERT INTO analytics.events FORMAT JSONEachRow\n${part.map((e, i) => JSON.stringify(toEventRow(e, i))).join("\n")}`);

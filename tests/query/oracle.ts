@@ -1,7 +1,7 @@
 /**
  * The tests' independent oracle: trends and funnels recomputed in plain TypeScript over the generated events.
  * It shares nothing with apps/query but the documented semantics (see apps/query/README.md); buckets come from
- * Intl directly, funnels from a transcription of windowFunnel's algorithm and from straightforward loops.
+ * Intl directly, funnels from straightforward loops over each person's events in the documented order.
  */
 import { propertyText, type GeneratedEvent, type PropertyValue } from "../../lib/events/generator.ts";
 
@@ -189,27 +189,20 @@ interface UserResult {
 const stepOf = (e: GeneratedEvent, steps: OracleStep[], global: OracleFilter[] | undefined) =>
   steps.map((s) => e.event === s.event && matches(e, global) && matches(e, s.filters));
 
-/** windowFunnel as ClickHouse documents and implements it: per level, the latest start that reached it. */
-function windowFunnelLevel(evs: { t: number; m: boolean[] }[], k: number, W: number): number {
-  const starts: (number | null)[] = new Array(k).fill(null);
-  const list: { t: number; level: number }[] = [];
-  for (const e of evs) e.m.forEach((on, i) => on && list.push({ t: e.t, level: i }));
-  list.sort((a, b) => a.t - b.t);
-  for (const { t, level } of list) {
-    if (level === 0) starts[0] = t;
-    else if (starts[level - 1] !== null && t <= starts[level - 1]! + W) {
-      starts[level] = starts[level - 1]!;
-      if (level === k - 1) return k;
-    }
-  }
-  for (let i = k; i > 0; i--) if (starts[i - 1] !== null) return i;
-  return 0;
-}
+/** The event's instant in ms. */
+const instant = (e: GeneratedEvent) => e.timestamp * 1000 + e.msec;
 
 function userFunnel(evs: GeneratedEvent[], steps: OracleStep[], global: OracleFilter[] | undefined, W: number, order: Order, breakdown?: string): UserResult | null {
   const k = steps.length;
-  const sorted = [...evs].sort((a, b) => a.timestamp - b.timestamp || byteCompare(a.uuid, b.uuid));
-  const marked = sorted.map((e) => ({ e, t: e.timestamp, m: stepOf(e, steps, global) }));
+  // One order for all modes: instant, then the lowest step matched (none: after all steps), then uuid bytewise.
+  // A path step must come strictly later in (instant, lowest step): the same key is simultaneous.
+  const marked = evs.map((e) => {
+    const m = stepOf(e, steps, global);
+    const first = m.indexOf(true);
+    return { e, t: instant(e), m, rank: first < 0 ? k : first };
+  });
+  marked.sort((a, b) => a.t - b.t || a.rank - b.rank || byteCompare(a.e.uuid, b.e.uuid));
+  const later = (a: (typeof marked)[number], b: (typeof marked)[number]) => a.t > b.t || (a.t === b.t && a.rank > b.rank);
   const bdOf = (pred: (x: (typeof marked)[number]) => boolean) => {
     if (!breakdown) return "";
     const first = marked.find(pred);
@@ -217,23 +210,33 @@ function userFunnel(evs: GeneratedEvent[], steps: OracleStep[], global: OracleFi
     return Object.hasOwn(first.e.properties, breakdown) ? propertyText(first.e.properties[breakdown]!) : "$none";
   };
   if (order === "ordered") {
+    // From every step-1 event, walk forward through distinct events taking the first match of the next step
+    // within the window; the level is the longest walk, the times those of the first start reaching it.
     const relevant = marked.filter((x) => x.m.some(Boolean));
-    const level = windowFunnelLevel(relevant, k, W);
-    if (level === 0) return null;
-    const times = steps.map((_, j) => relevant.filter((x) => x.m[j]).map((x) => x.t));
+    let level = 0;
     let durs: number[] | null = null;
-    for (const s of times[0]!) {
-      const path = [s];
+    for (let i = 0; i < relevant.length; i++) {
+      if (!relevant[i]!.m[0]) continue;
+      const path = [i];
       for (let j = 1; j < k; j++) {
-        const next = times[j]!.find((x) => x > path[j - 1]! && x <= s + W);
-        if (next === undefined) break;
+        const prev = path[j - 1]!;
+        let next = -1;
+        for (let x = 0; x < relevant.length; x++) {
+          if (relevant[x]!.t > relevant[i]!.t + W) break;
+          if (relevant[x]!.m[j] && later(relevant[x]!, relevant[prev]!)) {
+            next = x;
+            break;
+          }
+        }
+        if (next < 0) break;
         path.push(next);
       }
-      if (path.length === level) {
-        durs = path.slice(1).map((x, i) => x - path[i]!);
-        break;
+      if (path.length > level) {
+        level = path.length;
+        durs = path.slice(1).map((x, n) => relevant[x]!.t - relevant[path[n]!]!.t);
       }
     }
+    if (level === 0) return null;
     return { level, durs, breakdown: bdOf((x) => x.m[0]!) };
   }
   if (order === "strict") {
@@ -242,7 +245,7 @@ function userFunnel(evs: GeneratedEvent[], steps: OracleStep[], global: OracleFi
     for (let i = 0; i < marked.length; i++) {
       if (!marked[i]!.m[0]) continue;
       let d = 1;
-      while (d < k && i + d < marked.length && marked[i + d]!.m[d] && marked[i + d]!.t <= marked[i]!.t + W) d++;
+      while (d < k && i + d < marked.length && marked[i + d]!.m[d] && later(marked[i + d]!, marked[i + d - 1]!) && marked[i + d]!.t <= marked[i]!.t + W) d++;
       if (d > level) {
         level = d;
         best = i;
@@ -268,7 +271,8 @@ function summarize(users: UserResult[], k: number, withTimes: boolean): OracleFu
     if (j === 0 || !withTimes) return { count: reached.length, avg: null, median: null };
     const ds = reached.map((u) => u.durs![j - 1]!).sort((a, b) => a - b);
     if (!ds.length) return { count: 0, avg: null, median: null };
-    return { count: reached.length, avg: ds.reduce((a, b) => a + b, 0) / ds.length, median: ds[Math.floor(ds.length * 0.5)]! };
+    // Durations are ms; the API answers seconds.
+    return { count: reached.length, avg: ds.reduce((a, b) => a + b, 0) / ds.length / 1000, median: ds[Math.floor(ds.length * 0.5)]! / 1000 };
   });
 }
 
@@ -290,7 +294,7 @@ export function oracleFunnel(
   for (const e of eventsIn(events, o.teamId, o.fromS, o.toS)) byUser.set(e.distinctId, [...(byUser.get(e.distinctId) ?? []), e]);
   const users: UserResult[] = [];
   for (const evs of byUser.values()) {
-    const r = userFunnel(evs, o.steps, o.filters, o.windowS, o.order, o.breakdown);
+    const r = userFunnel(evs, o.steps, o.filters, o.windowS * 1000, o.order, o.breakdown);
     if (r) users.push(r);
   }
   const withTimes = o.order !== "unordered";

@@ -22,6 +22,7 @@ function handmade(teamId: number): GeneratedEvent[] {
         event: name,
         distinctId: `u${n}`,
         timestamp: T0 + i * 60 + n,
+        msec: 0,
         properties: { [name]: HOSTILE[(i + n) % HOSTILE.length]!, marker: "hostile" },
         duplicate: false,
       });
