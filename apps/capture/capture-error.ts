@@ -46,6 +46,8 @@ function typeOf(status: number): string {
 export interface CaptureErrorOptions {
   /** Position of the offending event in the request's batch. */
   index?: number;
+  /** The offending field of that event, as a dotted path (`distinct_id`, `properties`). */
+  field?: string;
   /** Seconds, for 429/503. */
   retryAfterS?: number;
   cause?: unknown;
@@ -55,6 +57,7 @@ export class CaptureError extends HTTPException {
   readonly code: CaptureErrorCode;
   readonly detail: string;
   readonly index: number | undefined;
+  readonly field: string | undefined;
   readonly retryAfterS: number | undefined;
 
   constructor(code: CaptureErrorCode, detail: string, opts: CaptureErrorOptions = {}) {
@@ -62,6 +65,7 @@ export class CaptureError extends HTTPException {
     this.code = code;
     this.detail = detail;
     this.index = opts.index;
+    this.field = opts.field;
     this.retryAfterS = opts.retryAfterS;
   }
 
@@ -71,6 +75,7 @@ export class CaptureError extends HTTPException {
 
   override getResponse(): Response {
     const body: Record<string, unknown> = { type: typeOf(this.status), code: this.code, detail: this.detail };
+    if (this.field) body.field = this.field;
     if (this.index !== undefined) body.index = this.index;
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (this.retryAfterS !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(this.retryAfterS)));

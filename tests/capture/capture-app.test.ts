@@ -129,7 +129,7 @@ describe("validation", () => {
     const res = await postJson(t, "/batch", { api_key: TOKEN, batch: [event(), event(), event({ event: 5 })] });
     expect(res.status).toBe(400);
     const body = (await res.json()) as Record<string, unknown>;
-    expect(body).toMatchObject({ type: "validation_error", code: "invalid_event_name", index: 2 });
+    expect(body).toMatchObject({ type: "validation_error", code: "invalid_event_name", field: "event", index: 2 });
     expect(String(body.detail)).toContain("event");
     expect(t.sink.messages).toHaveLength(0);
     expect(await counter(t.registry, "capture_events_dropped_total", { reason: "invalid_event_name" })).toBe(3);
@@ -140,6 +140,7 @@ describe("validation", () => {
     expect(await res.json()).toEqual({
       type: "validation_error",
       code: "missing_distinct_id",
+      field: "distinct_id",
       detail: "distinct_id: `distinct_id` is required (or `$distinct_id`, or `properties.distinct_id`)",
     });
   });

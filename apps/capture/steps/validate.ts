@@ -10,7 +10,9 @@ export function validateStep(): Step {
       const valid = new Array(ctx.events.length);
       for (let i = 0; i < ctx.events.length; i++) {
         const result = validateIncomingEvent(ctx.events[i]);
-        if (!result.ok) throw new CaptureError(result.code, result.detail, { index: ctx.isBatch ? i : undefined });
+        if (!result.ok) {
+          throw new CaptureError(result.code, result.detail, { index: ctx.isBatch ? i : undefined, field: result.field });
+        }
         valid[i] = result.event;
       }
       ctx.valid = valid;
