@@ -14,8 +14,6 @@
  * The seed is printed; FC_SEED=<seed> replays a run exactly. FC_RUNS sets the in-process run count.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import LZString from "lz-string";
@@ -24,6 +22,7 @@ import { decodeCapturedEvent } from "../../lib/events/captured-event.ts";
 import { MAX_EVENT_MS, MAX_FUTURE_MS } from "../../lib/events/event-time.ts";
 import { Consumer } from "../../lib/kafka/consumer.ts";
 import { type AppProcess, startApp } from "../support/apps.ts";
+import { insertRows, openChdbEvents, type ChdbSession } from "../support/chdb.ts";
 import { ch, KAFKA, ROOT, uniqueName, waitFor } from "../support/stack.ts";
 import { newProject } from "./capture-stack.ts";
 import { NOW, testApp, TOKEN } from "./support.ts";
@@ -196,18 +195,12 @@ const oracleName = (e: GenEvent) => (e.dupKeys && e.event === undefined ? "shado
 
 // ---- 1. in process, shrinking ----
 
-const CHDB_DIR = join(process.env.INGEST_STATE_DIR ?? join(ROOT, ".local"), "oracle/node_modules/chdb");
-type Session = { query(q: string, format?: string): string; cleanup(): void };
-let session: Session | undefined;
+let session: ChdbSession | undefined;
 afterAll(() => session?.cleanup());
 
 describe("in process: capture -> rows -> current ClickHouse (chdb)", () => {
   test(`${RUNS} generated requests: 2xx only for what the table can hold; 4xx with a code and the field`, async () => {
-    if (!existsSync(join(CHDB_DIR, "package.json"))) throw new Error(`chdb is not installed at ${CHDB_DIR}: run tests/setup-oracle.sh`);
-    const chdb = (await import(join(CHDB_DIR, "index.mjs"))) as { Session: new () => Session };
-    session = new chdb.Session();
-    const ddl = readFileSync(join(ROOT, "infrastructure/clickhouse/001_events.sql"), "utf8").replaceAll("${DATABASE}", "analytics");
-    for (const stmt of ddl.split(/;\s*$/m).map((s) => s.trim()).filter((s) => s.replace(/--.*$/gm, "").trim())) session.query(stmt);
+    session = await openChdbEvents();
     const t = testApp();
     let accepted = 0;
     await fc.assert(
@@ -230,9 +223,9 @@ describe("in process: capture -> rows -> current ClickHouse (chdb)", () => {
           expect(d.event.properties.hostile_seq).toBe(b.markers[i]);
           const ms = Date.parse(d.event.timestamp);
           expect(ms >= 0 && ms <= Math.min(MAX_EVENT_MS, NOW + MAX_FUTURE_MS)).toBe(true);
-          return JSON.stringify(toRow(d.event, 0, BigInt(before + i), "2026-01-01 00:00:00"));
+          return toRow(d.event, 0, BigInt(before + i), "2026-01-01 00:00:00");
         });
-        session!.query(`INSERT INTO analytics.events FORMAT JSONEachRow\n${rows.join("\n")}`);
+        insertRows(session!, rows);
       }),
       { seed: SEED, numRuns: RUNS, endOnFailure: false },
     );

@@ -5,14 +5,13 @@
  * DateTime fall back to the time received with the client's text in `$timestamp_out_of_range`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import LZString from "lz-string";
 import { wellFormedJsonText } from "../../apps/capture/well-formed-json.ts";
 import { toRow } from "../../apps/consumer/rows.ts";
 import { createClickHouse } from "../../lib/clickhouse/client.ts";
 import { decodeCapturedEvent, type CapturedEvent } from "../../lib/events/captured-event.ts";
-import { CH_DB, ch, CLICKHOUSE, ROOT, uniqueTeamId } from "../support/stack.ts";
+import { insertRows, openChdbEvents, type ChdbSession } from "../support/chdb.ts";
+import { CH_DB, ch, CLICKHOUSE, uniqueTeamId } from "../support/stack.ts";
 import { NOW, post, testApp, TOKEN } from "./support.ts";
 
 const CONTROLS = Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)).join("") + "\u007f";
@@ -127,17 +126,11 @@ describe("capture acknowledges hostile events and produces what the table can ho
   });
 
   describe("current ClickHouse (chdb)", () => {
-    const dir = join(process.env.INGEST_STATE_DIR ?? join(ROOT, ".local"), "oracle/node_modules/chdb");
-    let session: { query(q: string, format?: string): string; cleanup(): void } | undefined;
+    let session: ChdbSession | undefined;
     afterAll(() => session?.cleanup());
     test("inserts every row and reads the strings back", async () => {
-      if (!existsSync(join(dir, "package.json"))) throw new Error(`chdb is not installed at ${dir}: run tests/setup-oracle.sh`);
-      const chdb = (await import(join(dir, "index.mjs"))) as { Session: new () => NonNullable<typeof session> };
-      session = new chdb.Session();
-      const ddl = readFileSync(join(ROOT, "infrastructure/clickhouse/001_events.sql"), "utf8").replaceAll("${DATABASE}", "analytics");
-      for (const stmt of ddl.split(/;\s*$/m).map((s) => s.trim()).filter((s) => s.replace(/--.*$/gm, "").trim())) session.query(stmt);
-      const rows = events.map((e, i) => JSON.stringify(toRow(e, 0, BigInt(i), "2026-01-01 00:00:00")));
-      session.query(`INSERT INTO analytics.events FORMAT JSONEachRow\n${rows.join("\n")}`);
+      session = await openChdbEvents();
+      insertRows(session, events.map((e, i) => toRow(e, 0, BigInt(i), "2026-01-01 00:00:00")));
       expect(session.query("SELECT count() FROM analytics.events", "TSV").trim()).toBe(String(events.length));
       expect(session.query(`SELECT hex(event) FROM analytics.events WHERE uuid = '${UUIDS[0]}'`, "TSV").trim()).toBe(
         Buffer.from("Hi \ufffd").toString("hex").toUpperCase(),
