@@ -3,7 +3,7 @@
  * against real processes: our own query app, capture and consumer on an isolated topic, group and project.
  *
  *   - a wrong key shows a clear message; the right key signs in; the key is in sessionStorage, never in a URL or
- *     in the apps' logs;
+ *     in the apps' logs; a key revoked mid-session sends the page back to sign-in with the reason;
  *   - events sent through capture appear in the live view; a row expands to its JSON;
  *   - on seeded fixture data the trend table and the funnel bars show exactly what the API answers for the same
  *     question; the question lives in the URL;
@@ -58,7 +58,8 @@ beforeAll(async () => {
   if (made.exitCode !== 0) throw new Error(`kafka-topics: ${made.stderr.toString()}`);
   // LOG_LEVEL=debug: the most the apps ever log, to prove the key is in none of it.
   [query, capture] = await Promise.all([
-    startApp("query", { LOG_LEVEL: "debug" }),
+    // QUERY_KEY_CACHE_TTL_S=0: a revoked key is refused at once (the revocation test), not after the cache TTL.
+    startApp("query", { LOG_LEVEL: "debug", QUERY_KEY_CACHE_TTL_S: "0" }),
     startApp("capture", { CAPTURE_EVENTS_TOPIC: topic, CAPTURE_KAFKA_BOOTSTRAP_SERVERS: KAFKA, LOG_LEVEL: "debug" }),
   ]);
   apps.push(query, capture);
@@ -275,6 +276,20 @@ describe("insights page", () => {
     expect(chart.width).toBeGreaterThan(300);
     await shot(p, "phone-trends");
     await phone.close();
+  }, 60_000);
+
+  test("a key revoked during a session returns the page to sign-in with the reason", async () => {
+    await page.goto(appUrl("live"));
+    await page.locator("section.live").waitFor({ timeout: 20_000 });
+    expect(consoleErrors).toEqual([]);
+    await pg`UPDATE projects SET secret_key_hash = ${`revoked-${projectId}`} WHERE id = ${projectId}`;
+    // The next live poll gets 401.
+    const error = page.locator("#signin-error");
+    await error.waitFor({ state: "visible", timeout: 30_000 });
+    expect(await error.textContent()).toContain("no longer accepted");
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    expect(consoleErrors.every((e) => e.includes("401"))).toBe(true);
+    consoleErrors.length = 0;
   }, 60_000);
 
   test("no console errors, and the key is in no URL and no app log", async () => {

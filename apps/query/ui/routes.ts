@@ -6,7 +6,7 @@
  * Headers: a strict Content-Security-Policy (scripts and connections to this origin only, no framing, forms post
  * nowhere), no referrer, gzip when the client accepts it, ETag revalidation.
  */
-import type { Context, Hono } from "hono";
+import type { Context, Env, Hono } from "hono";
 import type { Logger } from "../../../lib/log/logger.ts";
 import { buildInsightsPage, type Asset, type InsightsPage } from "./bundle.ts";
 
@@ -34,9 +34,8 @@ function insightsPage(log: Logger): Promise<InsightsPage> {
   return page;
 }
 
-// Hono's generic app type differs per caller (its Variables); the page needs none of them.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function registerInsightsPage(app: Hono<any>, log: Logger): void {
+// Generic over the app's environment: the page needs none of its variables.
+export function registerInsightsPage<E extends Env>(app: Hono<E>, log: Logger): void {
   const load = () => insightsPage(log);
   void load().catch(() => {});
 
