@@ -57,7 +57,7 @@ export async function runEventNames(ctx: QueryContext, req: EventNamesRequest, n
     results: out.rows.map((r) => ({
       event: r.event,
       count: Number(r.count),
-      last_seen: new Date(Number(r.last_seen) * 1000).toISOString().replace(".000Z", "Z"),
+      last_seen: new Date(Number(r.last_seen) * 1000).toISOString(),
     })),
     clickhouse: statisticsOf([out.statistics]),
   };

@@ -1,7 +1,8 @@
 /**
  * GET /api/events: the project's newest events, newest first, for the insights page's live view (and anyone who
- * wants to see what arrived). `after` (inclusive) lets a poller ask only for what is new; `before` (exclusive)
- * pages back. Never cached: the point is to see ingestion happen.
+ * wants to see what arrived), newest instant (`timestamp` + `msec`) first. `after` (inclusive, to the millisecond) lets
+ * a poller ask only for what is new; `before` (exclusive) pages back. Never cached: the point is to see ingestion
+ * happen.
  *
  * Two steps in one query, so a large project does not read every event's properties: a scalar subquery reads only
  * `timestamp` to find the instant where the page starts, and the outer query reads whole rows from that instant on
@@ -49,7 +50,7 @@ export const EventSchema = v.object({
   uuid: v.string(),
   event: v.string(),
   distinct_id: v.string(),
-  timestamp: v.pipe(v.string(), v.description("ISO instant (UTC, second precision)")),
+  timestamp: v.pipe(v.string(), v.description("ISO instant, UTC, with milliseconds")),
   properties: v.pipe(v.nullable(v.record(v.string(), v.unknown())), v.description(`null when larger than ${PROPERTIES_CAP} bytes`)),
   properties_bytes: v.number(),
 });
@@ -65,6 +66,7 @@ interface Row {
   event: string;
   distinct_id: string;
   ts: number | string;
+  msec: number | string;
   properties: string;
   properties_bytes: number | string;
 }
@@ -72,9 +74,15 @@ interface Row {
 /** Exported for the dialect test. */
 export function eventsSql(req: EventsRequest, projectId: number, table = "events"): SqlFragment {
   const conds: SqlFragment[] = [sql`team_id = ${projectId}`];
-  // Seconds: DateTime has second precision; `after` rounds down (inclusive), `before` up (exclusive).
-  if (req.after !== undefined) conds.push(sql`timestamp >= ${new Date(Math.floor(req.after / 1000) * 1000)}`);
-  if (req.before !== undefined) conds.push(sql`timestamp < ${new Date(Math.ceil(req.before / 1000) * 1000)}`);
+  // The instant is `timestamp` (seconds) + `msec`: the whole-second bound lets the primary key narrow the scan,
+  // the millisecond one is exact.
+  const instant = sql`toUInt64(toUnixTimestamp(timestamp)) * 1000 + msec`;
+  if (req.after !== undefined) {
+    conds.push(sql`timestamp >= ${new Date(Math.floor(req.after / 1000) * 1000)}`, sql`${instant} >= ${req.after}`);
+  }
+  if (req.before !== undefined) {
+    conds.push(sql`timestamp < ${new Date(Math.ceil(req.before / 1000) * 1000)}`, sql`${instant} < ${req.before}`);
+  }
   if (req.event !== undefined) conds.push(sql`event = ${req.event}`);
   if (req.distinct_id !== undefined) conds.push(sql`distinct_id = ${req.distinct_id}`);
   const where = and(conds);
@@ -83,11 +91,11 @@ export function eventsSql(req: EventsRequest, projectId: number, table = "events
   // merged) do not shorten it; de-duplicating here instead (LIMIT 1 BY uuid) would read every uuid of the project.
   // min() over no rows is 1970-01-01: the outer query then finds nothing either.
   const cutoff = sql`(SELECT min(timestamp) FROM (SELECT timestamp FROM ${from} WHERE ${where} ORDER BY timestamp DESC LIMIT ${req.limit * 2}))`;
-  return sql`SELECT toString(uuid) AS uuid, event, distinct_id, toUnixTimestamp(timestamp) AS ts,
+  return sql`SELECT toString(uuid) AS uuid, event, distinct_id, toUnixTimestamp(timestamp) AS ts, msec,
   if(length(properties) > ${PROPERTIES_CAP}, '', properties) AS properties, length(properties) AS properties_bytes
 FROM ${from}
 WHERE ${where} AND timestamp >= ${cutoff}
-ORDER BY timestamp DESC, uuid DESC
+ORDER BY timestamp DESC, msec DESC, uuid DESC
 LIMIT 1 BY uuid
 LIMIT ${req.limit}`;
 }
@@ -109,7 +117,7 @@ export async function runEvents(ctx: QueryContext, req: EventsRequest): Promise<
       uuid: r.uuid,
       event: r.event,
       distinct_id: r.distinct_id,
-      timestamp: new Date(Number(r.ts) * 1000).toISOString().replace(".000Z", "Z"),
+      timestamp: new Date(Number(r.ts) * 1000 + Number(r.msec)).toISOString(),
       properties: parseProperties(r.properties),
       properties_bytes: Number(r.properties_bytes),
     })),

@@ -28,12 +28,13 @@ async function get(path: string, key: string | null = p.key, headers: Record<str
   return { status: res.status, headers: res.headers, body: (await res.json()) as any };
 }
 
-const iso = (s: number) => new Date(s * 1000).toISOString().replace(".000Z", "Z");
-/** The generated events as the API orders them: newest first, then uuid descending; one per uuid. */
+const at = (e: GeneratedEvent) => e.timestamp * 1000 + e.msec;
+const iso = (ms: number) => new Date(ms).toISOString();
+/** The generated events as the API orders them: newest instant (to the ms) first, then uuid descending; one per uuid. */
 const newest = () =>
   events
     .filter((e) => !e.duplicate)
-    .sort((a, b) => b.timestamp - a.timestamp || (a.uuid < b.uuid ? 1 : a.uuid > b.uuid ? -1 : 0));
+    .sort((a, b) => at(b) - at(a) || (a.uuid < b.uuid ? 1 : a.uuid > b.uuid ? -1 : 0));
 
 describe("GET /api/events", () => {
   test("the newest events of the key's project, newest first, each once, with their properties", async () => {
@@ -46,7 +47,7 @@ describe("GET /api/events", () => {
       uuid: want[0]!.uuid,
       event: want[0]!.event,
       distinct_id: want[0]!.distinctId,
-      timestamp: iso(want[0]!.timestamp),
+      timestamp: iso(at(want[0]!)),
       properties: want[0]!.properties,
       properties_bytes: JSON.stringify(want[0]!.properties).length,
     });
@@ -62,15 +63,16 @@ describe("GET /api/events", () => {
     expect(uuids.some((u: string) => dupIds.has(u))).toBe(true);
   });
 
-  test("after is inclusive, before exclusive, event and distinct_id filter", async () => {
+  test("after is inclusive, before exclusive (to the millisecond), event and distinct_id filter", async () => {
     const all = newest();
-    const t = all[40]!.timestamp;
+    const t = at(all[40]!);
+    expect(t % 1000).not.toBe(0); // the bound falls inside a second: the millisecond comparison matters
     const after = await get(`/api/events?limit=200&after=${encodeURIComponent(iso(t))}`);
-    expect(after.body.results.map((e: any) => e.uuid)).toEqual(all.filter((e) => e.timestamp >= t).map((e) => e.uuid));
+    expect(after.body.results.map((e: any) => e.uuid)).toEqual(all.filter((e) => at(e) >= t).map((e) => e.uuid));
     const before = await get(`/api/events?limit=10&before=${encodeURIComponent(iso(t))}`);
-    expect(before.body.results.map((e: any) => e.uuid)).toEqual(all.filter((e) => e.timestamp < t).slice(0, 10).map((e) => e.uuid));
+    expect(before.body.results.map((e: any) => e.uuid)).toEqual(all.filter((e) => at(e) < t).slice(0, 10).map((e) => e.uuid));
     // An offset form of the same instant is the same instant.
-    const offset = new Date(t * 1000 + 2 * 3600_000).toISOString().slice(0, 19) + "+02:00";
+    const offset = new Date(t + 2 * 3600_000).toISOString().slice(0, 23) + "+02:00";
     expect((await get(`/api/events?limit=200&after=${encodeURIComponent(offset)}`)).body.results.length).toBe(after.body.results.length);
     const signup = await get("/api/events?limit=20&event=signup");
     expect(signup.body.results.map((e: any) => e.uuid)).toEqual(all.filter((e) => e.event === "signup").slice(0, 20).map((e) => e.uuid));
@@ -126,7 +128,7 @@ describe("GET /api/event_names", () => {
     for (const e of events) {
       rows.set(e.event, (rows.get(e.event) ?? 0) + 1);
       if (!e.duplicate) distinct.set(e.event, (distinct.get(e.event) ?? 0) + 1);
-      last.set(e.event, Math.max(last.get(e.event) ?? 0, e.timestamp));
+      last.set(e.event, Math.max(last.get(e.event) ?? 0, e.timestamp * 1000));
     }
     expect(res.body.results.map((r: any) => r.event).sort()).toEqual([...distinct.keys()].sort());
     for (const r of res.body.results) {
