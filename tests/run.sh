@@ -23,6 +23,8 @@ $stack up || exit 1
 log=$(mktemp)
 # Tests that need test-only packages (the chdb oracle) install them here, outside the runtime dependencies.
 tests/setup-oracle.sh || exit 1
+# The posthog-python SDK tests (tests/sdk/) run the real SDK from a test-only venv, pinned (.local/pyenv).
+tests/setup-pyenv.sh || exit 1
 bun test --timeout 300000 "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 pass=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -n 1 | tr -dc 0-9)

@@ -14,6 +14,7 @@ import { buildCaptureInput, clientAddress } from "./capture-request.ts";
 import { captureSteps, runPipeline, type CaptureDeps } from "./pipeline.ts";
 import { registerFlagsRoutes } from "./routes/flags.ts";
 import { registerRemoteConfigRoutes } from "./routes/remote-config.ts";
+import { registerSdkAssetRoutes } from "./routes/sdk-assets.ts";
 import { registerV1EventsRoute } from "./routes/v1-events.ts";
 
 /** PostHog's paths. One event per request by convention (a batch is still accepted, under the smaller cap). */
@@ -95,6 +96,7 @@ export function createCaptureApp(opts: CaptureAppOptions): Hono {
   const startup = { projects: opts.projects, retryAfterS: opts.retryAfterS, metrics };
   registerRemoteConfigRoutes(app, startup);
   registerFlagsRoutes(app, { ...startup, maxBytes: opts.maxRequestBytes });
+  registerSdkAssetRoutes(app);
   // PostHog's newer protocol (posthog-python capture_mode="v1"): per-event results in a 200.
   registerV1EventsRoute(app, { ...opts, maxBytes: opts.maxBatchBytes, now, accepting, clientIp: (c) => clientAddress(c, opts.trustProxy) });
 

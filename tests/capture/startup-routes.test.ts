@@ -164,3 +164,19 @@ describe("/flags and /decide", () => {
     expect(res.headers.get("access-control-allow-origin")).toBe("https://shop.example");
   });
 });
+
+describe("posthog-js bundles under /static", () => {
+  test("the installed version's extensions (versioned and not), array.js; other versions and names 404", async () => {
+    const t = testApp();
+    const version = ((await Bun.file(new URL("../../node_modules/posthog-js/package.json", import.meta.url)).json()) as { version: string }).version;
+    for (const path of ["/static/surveys.js?v=" + version, `/static/${version}/surveys.js`, "/static/array.js", `/static/${version}/dead-clicks-autocapture.js`]) {
+      const res = await t.app.request(path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("application/javascript");
+      expect((await res.text()).length).toBeGreaterThan(1000);
+    }
+    for (const path of ["/static/0.0.1/surveys.js", "/static/nope.js", "/static/..%2Fpackage.json", "/static/surveys.js.map", "/static/%2e%2e/package.json"]) {
+      expect((await t.app.request(path)).status).toBe(404);
+    }
+  });
+});
