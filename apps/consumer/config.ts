@@ -1,6 +1,7 @@
 /** Consumer configuration: one valibot schema over the environment; CONSUMER_KAFKA_* passes to librdkafka. */
 import * as v from "valibot";
-import { ConfigError, httpUrl, identifier, int, kafkaProperties, loadConfig, logLevel, port, str } from "../../lib/config/env.ts";
+import { hostname } from "node:os";
+import { bool, ConfigError, httpUrl, identifier, int, kafkaProperties, loadConfig, logLevel, port, str } from "../../lib/config/env.ts";
 
 const schema = v.object({
   CONSUMER_PORT: port(8002),
@@ -24,6 +25,12 @@ const schema = v.object({
    * transient before the batch is split and rows still failing alone go to the DLQ.
    */
   CONSUMER_UNKNOWN_ERROR_RETRY_MS: int(60_000, 0, 86_400_000),
+  /**
+   * Static group membership (KIP-345): group.instance.id = "<host name>:<CONSUMER_PORT>", stable for a process
+   * slot, so a restarted consumer (after kill -9, an OOM, a deploy) gets its partitions back at once instead of
+   * after the session timeout. CONSUMER_KAFKA_GROUP_INSTANCE_ID sets the id explicitly.
+   */
+  CONSUMER_STATIC_MEMBERSHIP: bool(true),
   CONSUMER_LAG_INTERVAL_MS: int(10_000, 500, 3_600_000),
   CLICKHOUSE_URL: httpUrl("http://127.0.0.1:8123"),
   CLICKHOUSE_DATABASE: identifier("analytics"),
@@ -50,6 +57,8 @@ export function loadConsumerConfig(env: Record<string, string | undefined> = pro
       `CONSUMER_KAFKA_PARTITION_ASSIGNMENT_STRATEGY: expected an eager strategy (range, roundrobin) (got "${kafka["partition.assignment.strategy"]}")`,
     ]);
   }
+  if (config.CONSUMER_STATIC_MEMBERSHIP && !kafka["group.instance.id"]) kafka["group.instance.id"] = `${hostname()}:${config.CONSUMER_PORT}`;
+  if (!config.CONSUMER_STATIC_MEMBERSHIP) delete kafka["group.instance.id"];
   const topics = config.CONSUMER_TOPICS ? [...new Set(config.CONSUMER_TOPICS.split(","))] : config.CONSUMER_EVENTS_TOPIC ? [config.CONSUMER_EVENTS_TOPIC] : DEFAULT_TOPICS;
   return { ...config, kafka, topics };
 }

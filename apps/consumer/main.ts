@@ -41,13 +41,6 @@ const ingest = new Ingest(new ClickHouseSink(ch), new DeadLetters(producer, conf
   // Exit non-zero after committing what was processed: a restart resumes from the committed offsets.
   onFatal: () => void shutdown("fatal", 1),
 });
-const consumer = new Consumer(consumerProperties(config.kafka), {
-  onRebalance: ingest.onRebalance,
-  onError: (err) => log.warn({ err: err.message, code: err.codeName }, "kafka consumer error"),
-});
-consumer.subscribe(config.topics);
-ingest.start(consumer);
-
 let accepting = true;
 const app = new Hono();
 app.route(
@@ -62,7 +55,16 @@ app.route(
   }),
 );
 app.route("/", metricsRoute(registry));
+// The port is taken before joining the group: with static membership a second process started by mistake on the
+// same slot fails here, instead of joining under the running member's group.instance.id and fencing it.
 const server = Bun.serve({ port: config.CONSUMER_PORT, hostname: "0.0.0.0", fetch: app.fetch });
+const consumer = new Consumer(consumerProperties(config.kafka), {
+  onRebalance: ingest.onRebalance,
+  onError: (err) => log.warn({ err: err.message, code: err.codeName }, "kafka consumer error"),
+});
+consumer.subscribe(config.topics);
+ingest.start(consumer);
+
 
 // Lag per partition, sampled off the event loop (the probe runs in a worker thread).
 const lagTimer = setInterval(async () => {
@@ -77,7 +79,7 @@ const lagTimer = setInterval(async () => {
   }
 }, config.CONSUMER_LAG_INTERVAL_MS);
 
-log.info({ port: server.port, group: config.kafka["group.id"], topics: config.topics, librdkafka: librdkafkaVersion() }, "consumer started");
+log.info({ port: server.port, group: config.kafka["group.id"], instance: config.kafka["group.instance.id"], topics: config.topics, librdkafka: librdkafkaVersion() }, "consumer started");
 
 async function shutdown(signal: string, code = 0): Promise<void> {
   // A fatal stop during a SIGTERM shutdown still ends in a non-zero exit.

@@ -10,10 +10,21 @@ mkdir -p "$RUN" "$LOGS"
 say() { printf '\033[1m[%s]\033[0m %s\n' "$1" "${*:2}"; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# pid_running <pid>: the process exists and has not exited. kill -0 alone also succeeds on a zombie (exited, not
+# yet reaped by its parent), e.g. for a second after a kill -9: read its state from /proc.
+pid_running() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  [ -r "/proc/$1/stat" ] || return 0
+  # Field 3, after the command name in parentheses (which may itself hold spaces or parentheses).
+  state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+  [ "$state" != Z ] && [ "$state" != X ]
+}
+
 # pid_alive <name>: the pid file exists and that process still runs.
 pid_alive() {
   local f="$RUN/$1.pid"
-  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+  [ -f "$f" ] && pid_running "$(cat "$f")"
 }
 
 # stop_pid <name> [timeout_s]: SIGTERM the recorded process (and its group), SIGKILL after the timeout.
@@ -21,13 +32,13 @@ stop_pid() {
   local name=$1 timeout=${2:-30} f="$RUN/$1.pid" pid i
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_running "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < timeout * 10; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
+      pid_running "$pid" || break
       sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if pid_running "$pid"; then
       say "$name" "did not stop within ${timeout}s, killing"
       kill -KILL "$pid" 2>/dev/null || true
     fi

@@ -14,9 +14,14 @@ export interface AppProcess {
   kill9: () => Promise<void>;
 }
 
-export async function startApp(name: "capture" | "consumer" | "query", env: Record<string, string>, readyTimeoutMs = 60_000): Promise<AppProcess> {
-  const port = freePort();
+/**
+ * Starts `bun apps/<name>/main.ts` and waits until `readyPath` answers 200 (`/health` for a process whose
+ * dependencies are down on purpose). The port is `env`'s port variable when given (a restart on the same slot),
+ * else a free one.
+ */
+export async function startApp(name: "capture" | "consumer" | "query", env: Record<string, string>, readyTimeoutMs = 60_000, readyPath = "/ready"): Promise<AppProcess> {
   const portVar = { capture: "CAPTURE_PORT", consumer: "CONSUMER_PORT", query: "QUERY_PORT" }[name];
+  const port = env[portVar] ? Number(env[portVar]) : freePort();
   let out = "";
   const proc = Bun.spawn(["bun", join(ROOT, `apps/${name}/main.ts`)], {
     cwd: ROOT,
@@ -33,10 +38,10 @@ export async function startApp(name: "capture" | "consumer" | "query", env: Reco
   void drain(proc.stderr as ReadableStream<Uint8Array>);
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitFor(`${name} /ready`, readyTimeoutMs, async () => {
+    await waitFor(`${name} ${readyPath}`, readyTimeoutMs, async () => {
       if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}:\n${out}`);
-      const res = await fetch(`${url}/ready`);
-      if (!res.ok) throw new Error(`/ready answered ${res.status}: ${await res.text()}`);
+      const res = await fetch(`${url}${readyPath}`);
+      if (!res.ok) throw new Error(`${readyPath} answered ${res.status}: ${await res.text()}`);
       return true;
     });
   } catch (err) {

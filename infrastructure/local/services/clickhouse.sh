@@ -1,7 +1,9 @@
-# ClickHouse (Debian's clickhouse-server) with its own data path under the state folder, HTTP 8123, native 9000.
+# ClickHouse (Debian's clickhouse-server) with its own data path under the state folder, HTTP 8123, native 9000,
+# interserver 9009 (CLICKHOUSE_HTTP_PORT, CLICKHOUSE_TCP_PORT, CLICKHOUSE_INTERSERVER_PORT).
 # shellcheck shell=bash
 CLICKHOUSE_HTTP_PORT=${CLICKHOUSE_HTTP_PORT:-8123}
 CLICKHOUSE_TCP_PORT=${CLICKHOUSE_TCP_PORT:-9000}
+CLICKHOUSE_INTERSERVER_PORT=${CLICKHOUSE_INTERSERVER_PORT:-9009}
 
 clickhouse_running() { pid_alive clickhouse; }
 clickhouse_ready() {
@@ -19,7 +21,7 @@ clickhouse_start() {
     --format_schema_path="$dir/format_schemas/" --logger.log="$LOGS/clickhouse.log" \
     --logger.errorlog="$LOGS/clickhouse.err.log" --logger.level=warning \
     --http_port="$CLICKHOUSE_HTTP_PORT" --tcp_port="$CLICKHOUSE_TCP_PORT" \
-    --interserver_http_port=9009 --mark_cache_size=536870912 \
+    --interserver_http_port="$CLICKHOUSE_INTERSERVER_PORT" --mark_cache_size=536870912 \
     >"$LOGS/clickhouse.stdout" 2>&1 </dev/null &
   echo $! >"$RUN/clickhouse.pid"
   wait_until clickhouse 60 "$LOGS/clickhouse.err.log" clickhouse_ready

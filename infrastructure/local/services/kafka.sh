@@ -1,6 +1,8 @@
-# Apache Kafka 4.x in KRaft mode (one broker that is its own controller) from the Maven jars, on 127.0.0.1:9092.
+# Apache Kafka 4.x in KRaft mode (one broker that is its own controller) from the Maven jars, on 127.0.0.1:9092
+# (KAFKA_PORT; its controller on KAFKA_CONTROLLER_PORT, 9093).
 # shellcheck shell=bash
-KAFKA_PORT=9092
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 
 kafka_running() { pid_alive kafka; }
 # A real metadata round trip, not just an open port: the broker answers only once it has joined the quorum.
@@ -12,10 +14,12 @@ kafka_ready() {
 kafka_start() {
   local dir="$STATE/kafka" props
   port_open "$KAFKA_PORT" && ! kafka_running && die "port $KAFKA_PORT is taken by a process we did not start"
+  port_open "$KAFKA_CONTROLLER_PORT" && ! kafka_running && die "port $KAFKA_CONTROLLER_PORT is taken by a process we did not start"
   [ -d "$dir/libs" ] || die "Kafka jars missing: run 'make deps'"
   mkdir -p "$dir/data"
   props="$dir/server.properties"
-  sed "s#@DATA_DIR@#$dir/data#" "$ROOT/infrastructure/kafka/server.properties" >"$props"
+  sed -e "s#@DATA_DIR@#$dir/data#" -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+    "$ROOT/infrastructure/kafka/server.properties" >"$props"
   if [ ! -f "$dir/data/meta.properties" ]; then
     KAFKA_HEAP_OPTS=-Xmx256m "$KAFKA_BIN/kafka-run-class" kafka.tools.StorageTool format --standalone \
       -t "$(KAFKA_HEAP_OPTS=-Xmx128m "$KAFKA_BIN/kafka-run-class" kafka.tools.StorageTool random-uuid)" \
