@@ -54,6 +54,12 @@ export async function api<T>(path: string, body?: unknown, key = storedKey(), si
   return json as T;
 }
 
+/** A failed query in words: the client's mistake (4xx, naming the field) apart from a server that cannot answer now. */
+export function queryError(err: ApiError): string {
+  if (err.status === 0 || err.status >= 500) return `The query could not run right now: ${err.detail}`;
+  return `The query was refused: ${err.detail}`;
+}
+
 export interface EventRecord {
   uuid: string;
   event: string;

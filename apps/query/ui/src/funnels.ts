@@ -2,7 +2,7 @@
  * Funnels: 2..10 steps, conversion window, order, date range. One bar per step (its width is the conversion from
  * the first step) with the count, conversion from the previous step, drop-off and median time to convert.
  */
-import { api, ApiError, type EventName, type FunnelsResult } from "./api.ts";
+import { api, ApiError, queryError, type EventName, type FunnelsResult } from "./api.ts";
 import { eventNames } from "./catalog.ts";
 import { dateRange, debounce, eventPicker } from "./controls.ts";
 import { field, h, replace, select } from "./dom.ts";
@@ -122,7 +122,7 @@ export function funnelsView(initial: FunnelsState, onState: (s: FunnelsState) =>
     } catch (err) {
       if (disposed || signal.aborted) return;
       error.hidden = false;
-      error.textContent = err instanceof ApiError ? `The query was refused: ${err.detail}` : "The query failed.";
+      error.textContent = err instanceof ApiError ? queryError(err) : "The query failed.";
       status.textContent = "";
       element.dataset.state = "error";
     }

@@ -79,6 +79,8 @@ export function liveView(): ViewHandle {
 
   async function poll(): Promise<void> {
     clearTimeout(timer);
+    // A hidden tab does not poll (no load on ClickHouse for nobody); it catches up when shown again.
+    if (document.hidden) return;
     try {
       const q = new URLSearchParams({ limit: String(KEEP) });
       if (newest) q.set("after", newest);
@@ -119,6 +121,10 @@ export function liveView(): ViewHandle {
     }
     if (!disposed && !paused) timer = setTimeout(() => void poll(), POLL_MS);
   }
+  const onVisibility = () => {
+    if (!document.hidden && !paused && !disposed) void poll();
+  };
+  document.addEventListener("visibilitychange", onVisibility);
   void poll();
   return {
     element,
@@ -126,6 +132,7 @@ export function liveView(): ViewHandle {
       disposed = true;
       clearTimeout(timer);
       controller.abort();
+      document.removeEventListener("visibilitychange", onVisibility);
     },
   };
 }

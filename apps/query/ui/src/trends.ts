@@ -3,7 +3,7 @@
  * live legend, and every number in a table below. Any change re-runs POST /api/trends (text fields after a pause)
  * and is written to the URL.
  */
-import { api, ApiError, type EventName, type TrendsResult } from "./api.ts";
+import { api, ApiError, queryError, type EventName, type TrendsResult } from "./api.ts";
 import { eventNames, propertyKeys } from "./catalog.ts";
 import { renderChart, PALETTE } from "./chart.ts";
 import { dateRange, debounce, eventPicker, keyList } from "./controls.ts";
@@ -161,7 +161,7 @@ export function trendsView(initial: TrendsState, onState: (s: TrendsState) => vo
     } catch (err) {
       if (disposed || signal.aborted) return;
       error.hidden = false;
-      error.textContent = err instanceof ApiError ? `The query was refused: ${err.detail}` : "The query failed.";
+      error.textContent = err instanceof ApiError ? queryError(err) : "The query failed.";
       status.textContent = "";
       element.dataset.state = "error";
     }
