@@ -3,7 +3,9 @@
  * every pipeline step, an in-memory sink that drops what it gets): no network, no Kafka, so what is measured is
  * decode -> validate -> normalize -> encode and nothing else. Payloads: a posthog-js-like event, the same with
  * emoji, the same as Python's json.dumps writes it (every non-ASCII character as a \u escape), a lone surrogate,
- * and a 100-event batch. Prints microseconds per request and writes bench/results/capture-pipeline-<time>.json.
+ * and a 100-event batch. Prints microseconds per request, of wall time and of this process's CPU time (the CPU
+ * figure is the one to compare on a shared machine: time spent descheduled does not count), and writes
+ * bench/results/capture-pipeline-<time>.json.
  * ROUNDS (default 5) rounds of ITERATIONS (default 4000) requests each; the median round is reported. The
  * surrogate check (well-formed-json.ts) is also timed alone on each body, so its share is visible without the
  * noise of two whole runs.
@@ -86,20 +88,27 @@ const payloads: Record<string, { path: string; body: string }> = {
   },
 };
 
-async function round(path: string, body: string): Promise<number> {
+interface Round {
+  wallUs: number;
+  cpuUs: number;
+}
+
+async function round(path: string, body: string): Promise<Round> {
   const started = performance.now();
+  const cpu = process.cpuUsage();
   for (let i = 0; i < ITERATIONS; i++) {
     const res = await app.request(path, { method: "POST", body, headers: { "content-type": "application/json" } });
     if (res.status >= 300) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
   }
-  return ((performance.now() - started) * 1000) / ITERATIONS;
+  const used = process.cpuUsage(cpu);
+  return { wallUs: ((performance.now() - started) * 1000) / ITERATIONS, cpuUs: (used.user + used.system) / ITERATIONS };
 }
 
 const label = process.argv[2] ?? "run";
 const entries = Object.entries(payloads);
 for (const [, p] of entries) await round(p.path, p.body); // warm-up: every path compiled before anything is timed
 // Rounds interleave the payloads, so a noisy neighbour on a shared machine spreads over all of them.
-const rounds = new Map<string, number[]>(entries.map(([name]) => [name, []]));
+const rounds = new Map<string, Round[]>(entries.map(([name]) => [name, []]));
 for (let r = 0; r < ROUNDS; r++) for (const [name, p] of entries) rounds.get(name)!.push(await round(p.path, p.body));
 function surrogateCheckUs(body: string): number {
   const n = ITERATIONS * 25;
@@ -109,18 +118,24 @@ function surrogateCheckUs(body: string): number {
   if (keep === 0) throw new Error("unreachable");
   return ((performance.now() - started) * 1000) / n;
 }
-const figures: Record<string, { us_per_request: number; rounds_us: number[]; surrogate_check_us: number; body_bytes: number }> = {};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const figures: Record<string, { us_per_request: number; cpu_us_per_request: number; rounds_us: number[]; rounds_cpu_us: number[]; surrogate_check_us: number; body_bytes: number }> = {};
 for (const [name, p] of entries) {
   const list = rounds.get(name)!;
-  const median = [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
+  const wall = median(list.map((r) => r.wallUs));
+  const cpu = median(list.map((r) => r.cpuUs));
   const check = surrogateCheckUs(p.body);
   figures[name] = {
-    us_per_request: Number(median.toFixed(2)),
-    rounds_us: list.map((x) => Number(x.toFixed(2))),
+    us_per_request: Number(wall.toFixed(2)),
+    cpu_us_per_request: Number(cpu.toFixed(2)),
+    rounds_us: list.map((r) => Number(r.wallUs.toFixed(2))),
+    rounds_cpu_us: list.map((r) => Number(r.cpuUs.toFixed(2))),
     surrogate_check_us: Number(check.toFixed(3)),
     body_bytes: Buffer.byteLength(p.body),
   };
-  console.log(`${name.padEnd(24)} ${median.toFixed(1).padStart(9)} us/request  surrogate check ${check.toFixed(3).padStart(7)} us  (${figures[name]!.body_bytes} bytes)`);
+  console.log(
+    `${name.padEnd(22)} wall ${wall.toFixed(1).padStart(7)} us  cpu ${cpu.toFixed(1).padStart(7)} us/request  surrogate check ${check.toFixed(3).padStart(6)} us  (${figures[name]!.body_bytes} bytes)`,
+  );
 }
 if (process.env.BENCH_NO_WRITE !== "1") {
   console.log(await writeResult("capture-pipeline", { label, rounds: ROUNDS, iterations: ITERATIONS, payloads: figures }));
