@@ -4,7 +4,7 @@ STACK := infrastructure/local/stack.sh
 export PATH := $(CURDIR)/.local/bin:$(PATH)
 
 .PHONY: up down deps infra-up infra-down apps-up apps-down status clean test lag typecheck \
-        bench stress-capture stress-query seed
+        bench stress-capture stress-query seed check-compose
 
 ## up: install what is missing, start Kafka, ClickHouse, PostgreSQL, Redis and the three apps
 up: deps infra-up apps-up
@@ -51,6 +51,10 @@ stress-query:
 ## seed: load a synthetic dataset straight into ClickHouse (EVENTS=10000000 USERS=200000 DAYS=30)
 seed:
 	@bun run seed --events $${EVENTS:-10000000} --users $${USERS:-200000} --days $${DAYS:-30}
+
+## check-compose: what can be proven about docker-compose.yml and the Dockerfile without a Docker engine (README)
+check-compose: deps
+	@bun infrastructure/compose-check/main.ts
 
 typecheck:
 	@bunx tsc --noEmit -p .

@@ -79,9 +79,21 @@ export class ScratchApt {
 
   /** The version apt would install, or null when the release has no such package. */
   candidate(pkg: string): string | null {
-    const out = run(["apt-cache", ...this.options(), "policy", pkg]);
-    const m = /Candidate:\s*(\S+)/.exec(out);
-    return m && m[1] !== "(none)" ? m[1]! : null;
+    return this.candidates([pkg]).get(pkg) ?? null;
+  }
+
+  /** Candidates of several packages with one apt-cache run (each run reads all the lists). */
+  candidates(pkgs: string[]): Map<string, string | null> {
+    const out = new Map<string, string | null>(pkgs.map((p) => [p, null]));
+    if (pkgs.length === 0) return out;
+    const text = run(["apt-cache", ...this.options(), "policy", ...pkgs]);
+    // One block per package name apt knows: "name:" then indented lines; unknown names print nothing.
+    for (const block of text.split(/^(?=\S+:\s*$)/m)) {
+      const name = /^(\S+):/.exec(block)?.[1];
+      const cand = /Candidate:\s*(\S+)/.exec(block)?.[1];
+      if (name && out.has(name)) out.set(name, cand && cand !== "(none)" ? cand : null);
+    }
+    return out;
   }
 
   /** Downloads the candidate .deb of `pkg` (cached) and returns its path. */

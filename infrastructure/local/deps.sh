@@ -7,7 +7,8 @@ BUN_VERSION=1.4.5
 VEGETA_VERSION=v12.13.0
 # chromium: the browser tests (tests/support/browser.ts drives it through playwright-core).
 # python3, python3-venv: the posthog-python SDK tests (tests/setup-pyenv.sh makes their venv).
-APT_PACKAGES=(clickhouse-server clickhouse-client postgresql redis-server librdkafka1 librdkafka-dev curl ca-certificates chromium python3 python3-venv)
+# mmdebstrap: `make check-compose` builds the Docker base image's Debian root filesystem with it.
+APT_PACKAGES=(clickhouse-server clickhouse-client postgresql redis-server librdkafka1 librdkafka-dev curl ca-certificates chromium python3 python3-venv mmdebstrap)
 
 apt_updated=0
 apt_install() {
