@@ -107,14 +107,23 @@ async function signIn(p: Page, withKey: string): Promise<void> {
 
 const focused = (p: Page) => p.locator(":focus").textContent();
 
-/** The trend table's numbers: per row, [total, ...buckets] from the cells' data-value. */
+/** The trend table's numbers: per row, [total, ...buckets] as shown (the browser's en-US grouping removed). */
 async function trendTable(p: Page): Promise<{ label: string; values: number[] }[]> {
-  return p.$$eval("#trend-table tbody tr", (rows) =>
-    rows.map((r) => ({
+  const rows = await p.$$eval("#trend-table tbody tr", (trs) =>
+    trs.map((r) => ({
       label: r.querySelector("th")!.textContent ?? "",
-      values: [...r.querySelectorAll("td")].map((td) => Number(td.getAttribute("data-value"))),
+      cells: [...r.querySelectorAll("td")].map((td) => ({ text: td.textContent ?? "", value: td.getAttribute("data-value") })),
     })),
   );
+  return rows.map((r) => ({
+    label: r.label,
+    values: r.cells.map((c) => {
+      const shown = Number(c.text.replaceAll(",", ""));
+      // The machine-readable value agrees with the text a person reads.
+      expect(Number(c.value)).toBeCloseTo(shown, 2);
+      return shown;
+    }),
+  }));
 }
 
 describe("insights page", () => {
