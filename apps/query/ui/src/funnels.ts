@@ -21,7 +21,7 @@ export function funnelsRequest(s: FunnelsState): Record<string, unknown> {
 }
 
 export function funnelsView(initial: FunnelsState, onState: (s: FunnelsState) => void): ViewHandle {
-  let state = structuredClone(initial);
+  const state = structuredClone(initial);
   let names: EventName[] = [];
   const form = h("form", { class: "controls", "aria-label": "Funnel query", onsubmit: (e: Event) => e.preventDefault() });
   const status = h("p", { class: "query-status", role: "status" });

@@ -53,7 +53,7 @@ export function seriesLabel(s: TrendsState, r: TrendsResult["series"][number]): 
 }
 
 export function trendsView(initial: TrendsState, onState: (s: TrendsState) => void): ViewHandle {
-  let state = structuredClone(initial);
+  const state = structuredClone(initial);
   let names: EventName[] = [];
   let keys: string[] = [];
   const form = h("form", { class: "controls", "aria-label": "Trend query", onsubmit: (e: Event) => e.preventDefault() });
