@@ -4,7 +4,8 @@ STACK := infrastructure/local/stack.sh
 export PATH := $(CURDIR)/.local/bin:$(PATH)
 
 .PHONY: up down deps infra-up infra-down apps-up apps-down status clean test lag typecheck \
-        bench stress-capture stress-query seed check-compose
+        bench stress-capture stress-query seed check-compose cluster-up cluster-down cluster-status cluster-clean \
+        test-cluster bench-cluster
 
 ## up: install what is missing, start Kafka, ClickHouse, PostgreSQL, Redis and the three apps
 up: deps infra-up apps-up
@@ -63,3 +64,27 @@ typecheck:
 ## bench: every benchmark and stress scenario in sequence (STEPS=kafka,capture,... for a subset), then the SLO table
 bench: deps
 	@bun bench/run-all.ts
+
+## cluster-up: the scale-out layout beside the single-node stack: 3 Kafka nodes, ZooKeeper, ClickHouse 2 shards x 2
+## replicas, 2 captures on one port, 2 consumers, query on the Distributed table (runbooks/scaling.md)
+cluster-up: deps
+	@infrastructure/cluster/deps.sh
+	@infrastructure/cluster/cluster.sh up
+
+## cluster-down: stop everything cluster-up started (its data stays in .local/cluster; cluster-clean removes it)
+cluster-down:
+	@infrastructure/cluster/cluster.sh down
+
+cluster-status:
+	@infrastructure/cluster/cluster.sh status
+
+cluster-clean:
+	@infrastructure/cluster/cluster.sh clean
+
+## test-cluster: failure tests against the running cluster (make cluster-up first): broker, replica, app kills
+test-cluster:
+	@tests/cluster/run.sh
+
+## bench-cluster: the capture and consumer benchmarks against the running cluster
+bench-cluster:
+	@bun bench/cluster.ts

@@ -113,6 +113,7 @@ export function startCaptureService(config: CaptureConfig, logger: Logger): Capt
   const server = Bun.serve({
     port: config.CAPTURE_PORT,
     hostname: config.CAPTURE_HOST,
+    reusePort: config.CAPTURE_REUSE_PORT,
     fetch: app.fetch,
     // Bun refuses larger bodies itself; below this our handler answers with a JSON 413 naming the route's cap.
     maxRequestBodySize: Math.max(config.CAPTURE_MAX_BATCH_BYTES, config.CAPTURE_MAX_REQUEST_BYTES) + 65_536,

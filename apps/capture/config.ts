@@ -18,6 +18,8 @@ const metricsPort = (fallback: "public" | "off") =>
 export const CaptureConfigSchema = v.object({
   CAPTURE_PORT: port(8000),
   CAPTURE_HOST: str("0.0.0.0"),
+  /** SO_REUSEPORT: several capture processes on one host share CAPTURE_PORT; the kernel spreads connections. */
+  CAPTURE_REUSE_PORT: bool(false),
   POSTGRES_URL: postgresUrl("postgres://ingest:ingest@127.0.0.1:5432/ingest"),
   REDIS_URL: redisUrl("redis://127.0.0.1:6379"),
   LOG_LEVEL: logLevel(),

@@ -34,6 +34,8 @@ const schema = v.object({
   CONSUMER_LAG_INTERVAL_MS: int(10_000, 500, 3_600_000),
   CLICKHOUSE_URL: httpUrl("http://127.0.0.1:8123"),
   CLICKHOUSE_DATABASE: identifier("analytics"),
+  /** The table batches go into: `events_distributed` on a sharded cluster (runbooks/scaling.md). */
+  CONSUMER_EVENTS_TABLE: identifier("events"),
   CLICKHOUSE_USER: str("default"),
   CLICKHOUSE_PASSWORD: v.optional(v.string(), ""),
   LOG_LEVEL: logLevel(),

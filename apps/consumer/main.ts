@@ -33,7 +33,7 @@ const ch = createClickHouse({
 // Every handle gets the operator's CONSUMER_KAFKA_* properties (security, client.id, ...), narrowed to its kind.
 const producer = new Producer(producerProperties(config.kafka), { onError: (err) => log.warn({ err: err.message }, "dlq producer error") });
 const probe = new KafkaProbe(probeProperties(config.kafka));
-const ingest = new Ingest(new ClickHouseSink(ch), new DeadLetters(producer, config.CONSUMER_DLQ_TOPIC), metrics, log, {
+const ingest = new Ingest(new ClickHouseSink(ch, config.CONSUMER_EVENTS_TABLE), new DeadLetters(producer, config.CONSUMER_DLQ_TOPIC), metrics, log, {
   limits: { maxRows: config.CONSUMER_BATCH_MAX_ROWS, maxBytes: config.CONSUMER_BATCH_MAX_BYTES, lingerMs: config.CONSUMER_BATCH_LINGER_MS },
   retryMaxBackoffMs: config.CONSUMER_RETRY_MAX_BACKOFF_MS,
   revokeFlushTimeoutMs: config.CONSUMER_REVOKE_FLUSH_TIMEOUT_MS,

@@ -8,6 +8,8 @@ export const QueryConfigSchema = v.object({
   QUERY_HOST: str("0.0.0.0"),
   CLICKHOUSE_URL: httpUrl("http://127.0.0.1:8123"),
   CLICKHOUSE_DATABASE: identifier("analytics"),
+  /** The table queries read: `events_distributed` on a sharded cluster (runbooks/scaling.md). */
+  QUERY_EVENTS_TABLE: identifier("events"),
   CLICKHOUSE_USER: str("default"),
   CLICKHOUSE_PASSWORD: v.optional(v.string(), ""),
   POSTGRES_URL: postgresUrl("postgres://ingest:ingest@127.0.0.1:5432/ingest"),

@@ -26,6 +26,7 @@ const redis = createRedis(config.REDIS_URL);
 
 const app = createQueryApp({
   run: clickHouseRunner(ch),
+  table: config.QUERY_EVENTS_TABLE,
   keys: new KeyResolver({ lookup: postgresKeyLookup(pg), ttlMs: config.QUERY_KEY_CACHE_TTL_S * 1000 }),
   cache: config.QUERY_CACHE_TTL_S > 0 ? redisQueryCache(redis) : null,
   cacheTtlSeconds: config.QUERY_CACHE_TTL_S,
