@@ -171,13 +171,14 @@ ch_urls() {
 
 app_env() {
   case $1 in
-  capture-*) echo "CAPTURE_PORT=$CAPTURE_PORT CAPTURE_REUSE_PORT=true CAPTURE_KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP" ;;
+  capture-*) echo "CAPTURE_HOST=127.0.0.1 CAPTURE_PORT=$CAPTURE_PORT CAPTURE_REUSE_PORT=true CAPTURE_KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP" ;;
   consumer-*)
     local i=${1#consumer-}
-    echo "CONSUMER_PORT=$(consumer_port "$i") CONSUMER_KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP" \
+    # A crashed consumer's partitions move to the other after 10 s instead of librdkafka's 45 s.
+    echo "CONSUMER_PORT=$(consumer_port "$i") CONSUMER_KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP CONSUMER_KAFKA_SESSION_TIMEOUT_MS=10000" \
       "CLICKHOUSE_URL=http://127.0.0.1:$(ch_http_port "$(clickhouse_entry_consumer "$i")") CONSUMER_EVENTS_TABLE=events_distributed"
     ;;
-  query) echo "QUERY_PORT=$QUERY_PORT CLICKHOUSE_URL=http://127.0.0.1:$(ch_http_port "$CLICKHOUSE_ENTRY_QUERY") QUERY_EVENTS_TABLE=events_distributed" ;;
+  query) echo "QUERY_HOST=127.0.0.1 QUERY_PORT=$QUERY_PORT CLICKHOUSE_URL=http://127.0.0.1:$(ch_http_port "$CLICKHOUSE_ENTRY_QUERY") QUERY_EVENTS_TABLE=events_distributed" ;;
   esac
 }
 app_main() { local a=${1%-[0-9]}; echo "$ROOT/apps/$a/main.ts"; }
