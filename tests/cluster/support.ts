@@ -83,7 +83,7 @@ export interface LoadResult {
 }
 
 /**
- * Sends /batch requests of `batch` events with client-chosen uuids from `workers` loops until `stop()` is called.
+ * Sends /v1/batch requests (202 = stored) of `batch` events with client-chosen uuids from `workers` loops until `stop()` is called.
  * A request without an answer is retried with the same uuids, as the PostHog SDKs do, so "nothing lost" can be
  * checked against what was acknowledged.
  */
@@ -106,7 +106,7 @@ export function captureLoad(captureUrl: string, token: string, opts: { workers?:
         const at = Date.now();
         let status = 0;
         try {
-          const res = await fetch(`${captureUrl}/batch`, {
+          const res = await fetch(`${captureUrl}/v1/batch`, {
             method: "POST",
             headers: { "content-type": "application/json" },
             body,

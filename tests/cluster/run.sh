@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make test-cluster`: the failure tests against the cluster that `make cluster-up` started (not part of
+# `make test`: the cluster alone takes minutes to start on two cores). The oracle comparison also needs the
+# single-node ClickHouse; it is started here if it is not running, and stopped again afterwards.
+# Prints bun's summary and a final "N passed, N failed" line.
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+stack=infrastructure/local/stack.sh
+
+infrastructure/cluster/cluster.sh status | grep -q ' stopped$' && {
+  infrastructure/cluster/cluster.sh status >&2
+  echo "the cluster is not fully up: run 'make cluster-up' first" >&2
+  exit 1
+}
+
+started=()
+running=" $($stack running | tr '\n' ' ') "
+for s in clickhouse postgres redis; do [[ $running == *" $s "* ]] || started+=("$s"); done
+cleanup() { if ((${#started[@]})); then $stack stop "${started[@]}"; fi; }
+trap cleanup EXIT
+if ((${#started[@]})); then
+  $stack start "${started[@]}" || exit 1
+  infrastructure/init-clickhouse.sh "127.0.0.1:${CLICKHOUSE_HTTP_PORT:-8123}" >/dev/null || exit 1
+fi
+
+log=$(mktemp)
+# One file after the other, each leaving the cluster whole: the oracle first (no failures injected), the broker kill last.
+bun test --timeout 600000 ./tests/cluster/oracle.cluster.ts ./tests/cluster/apps-kill.cluster.ts \
+  ./tests/cluster/clickhouse-replica.cluster.ts ./tests/cluster/broker-kill.cluster.ts "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+pass=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -n 1 | tr -dc 0-9)
+fail=$(grep -Eo '^ *[0-9]+ fail$' "$log" | tail -n 1 | tr -dc 0-9)
+grep '^FIGURE ' "$log" >"${CLUSTER_FIGURES:-/dev/null}" || true
+rm -f "$log"
+echo "${pass:-0} passed, ${fail:-0} failed"
+exit "$status"
