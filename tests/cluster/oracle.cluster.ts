@@ -10,6 +10,7 @@ import type { GeneratedEvent } from "../../lib/events/generator.ts";
 import { loadEvents } from "../../lib/events/generator-loader.ts";
 import { createHarness, fixtureEvents, post, type Harness, type Project } from "../query/fixtures.ts";
 import { labelKey, oracleFunnel, oracleTrend } from "../query/oracle.ts";
+import { waitFor } from "../support/stack.ts";
 import { chCount, chRows, requireCluster } from "./support.ts";
 
 let env: Record<string, string>;
@@ -36,6 +37,9 @@ afterAll(async () => {
   // The replicated tables: one mutation per shard, replication applies it on the peer.
   for (const url of [env?.CLUSTER_CH_1, env?.CLUSTER_CH_3]) {
     if (url && project) await fetch(`${url}/?database=analytics`, { method: "POST", body: `ALTER TABLE events DELETE WHERE team_id = ${project.id}` }).catch(() => {});
+  }
+  for (const url of [env?.CLUSTER_CH_1, "http://127.0.0.1:8123"]) {
+    if (url && project) await fetch(`${url}/?database=analytics`, { method: "POST", body: `ALTER TABLE person_distinct_id DELETE WHERE team_id = ${project.id}` }).catch(() => {});
   }
   await cl?.close();
   await h?.close();
@@ -108,5 +112,26 @@ describe("cluster answers = single-node answers = oracle", () => {
     const r = await both("/api/funnels", { steps, order: "ordered", window: { value: 1, unit: "hour" }, breakdown: "$browser", breakdown_limit: 3, date_from: "2024-10-10", date_to: "2024-11-10" });
     expect(r.cluster).toEqual(r.single);
     expect(r.cluster.results.length).toBeGreaterThan(1);
+  });
+
+  test("persons: ids of one person on both shards are one user on the cluster as on the single node", async () => {
+    // Pairs of distinct_ids, one from each shard, merged into one person: the join happens on the node that runs
+    // the query, over its full copy of person_distinct_id (replicated to every node, not sharded).
+    const ids = async (url: string) => (await chRows(url, `SELECT DISTINCT distinct_id FROM events WHERE team_id = ${project.id} ORDER BY distinct_id LIMIT 15`)).map((r) => r[0]!);
+    const [a, b] = await Promise.all([ids(env.CLUSTER_CH_1!), ids(env.CLUSTER_CH_3!)]);
+    const rows = a.map((d, i) => [`{"team_id":${project.id},"distinct_id":${JSON.stringify(d)},"person_id":"merged-${i}","version":1}`, `{"team_id":${project.id},"distinct_id":${JSON.stringify(b[i])},"person_id":"merged-${i}","version":1}`]).flat().join("\n");
+    const req = { ...FULL, series: [{ event: null, math: "unique_users" }] };
+    const before = await both("/api/trends", req);
+    for (const url of [env.CLUSTER_CH_1!, "http://127.0.0.1:8123"]) {
+      const res = await fetch(`${url}/?database=analytics&query=${encodeURIComponent("INSERT INTO person_distinct_id FORMAT JSONEachRow")}`, { method: "POST", body: rows });
+      expect(res.status).toBe(200);
+    }
+    // The copy on the other shard's nodes comes through replication.
+    await waitFor("the mapping on ch-4", 60_000, async () => (await chCount(env.CLUSTER_CH_4!, `SELECT count() FROM person_distinct_id WHERE team_id = ${project.id}`)) === a.length * 2, 500);
+    const after = await both("/api/trends", req);
+    expect(after.cluster).toEqual(after.single);
+    expect(after.cluster.series[0].total).toBe(before.cluster.series[0].total - a.length);
+    const funnel = await both("/api/funnels", { steps, order: "ordered", window: { value: 14, unit: "day" }, date_from: "2024-10-10", date_to: "2024-11-10" });
+    expect(funnel.cluster).toEqual(funnel.single);
   });
 });
