@@ -8,7 +8,8 @@
  *                 The consumers are stopped meanwhile, so this stage measures capture + Kafka alone.
  *   2. consumer - the consumers start on the topic the capture stage filled and drain it into the Distributed
  *                 table; events/s from their start until every event is queryable (as bench/consumer's
- *                 pre-filled topic run), with ClickHouse's CPU counted on all four nodes.
+ *                 pre-filled topic run), with ClickHouse's CPU counted on all four nodes. The consumers' CPU
+ *                 includes their start-up (they start at the beginning of this stage).
  *
  * CPU: utime + stime from /proc/<pid>/stat of every cluster process, before and after each stage.
  * Writes bench/results/cluster-<time>.json.
@@ -22,6 +23,37 @@ const STAGE_S = Number(process.env.STAGE_S ?? 20);
 const WORKERS = Number(process.env.WORKERS ?? 32);
 const BATCH = 100;
 const TICKS = 100; // USER_HZ on Linux
+
+const EVENTS = ["$pageview", "$pageview", "$autocapture", "$pageleave", "signup", "purchase"];
+const BROWSERS = ["Chrome", "Safari", "Firefox", "Microsoft Edge"];
+const PATHS = ["/", "/pricing", "/docs/getting-started", "/blog/how-we-scaled-ingestion", "/signup", "/app/dashboard"];
+
+/** About twenty properties, the shape a web SDK sends (as bench/consumer/events.ts), so costs are comparable. */
+function webProperties(n: number): Record<string, unknown> {
+  const path = PATHS[n % PATHS.length]!;
+  return {
+    $browser: BROWSERS[n % BROWSERS.length],
+    $browser_version: 120 + (n % 7),
+    $os: n % 3 ? "Windows" : "Mac OS X",
+    $os_version: "10.0",
+    $device_type: n % 4 ? "Desktop" : "Mobile",
+    $screen_width: 1920,
+    $screen_height: 1080,
+    $viewport_width: 1512,
+    $viewport_height: 860,
+    $current_url: `https://example.com${path}?utm_source=newsletter`,
+    $host: "example.com",
+    $pathname: path,
+    $referrer: n % 2 ? "https://www.google.com/" : "$direct",
+    $referring_domain: n % 2 ? "www.google.com" : "$direct",
+    $session_id: `0190d7a3-${(n % 997).toString(16).padStart(4, "0")}-7000-8000-000000000000`,
+    $window_id: `0190d7a3-${(n % 991).toString(16).padStart(4, "0")}-7000-8000-000000000001`,
+    $lib: "web",
+    $lib_version: "1.160.0",
+    $active_feature_flags: ["new-onboarding", "pricing-v3"],
+    ...(n % 6 === 5 ? { amount: (n % 500) + 0.99 } : {}),
+  };
+}
 
 const env = await requireCluster();
 const state = env.CLUSTER_STATE!;
@@ -42,8 +74,9 @@ function cpuSeconds(): Record<string, number> {
   return out;
 }
 
+/** CPU seconds spent between two readings; a process started in between (the consumers) counts from 0. */
 function delta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(PROCS.map((p) => [p, Math.round((b[p]! - a[p]!) * 100) / 100]));
+  return Object.fromEntries(PROCS.map((p) => [p, Math.round((b[p]! - (Number.isNaN(a[p]!) ? 0 : a[p]!)) * 100) / 100]));
 }
 
 /** CPU seconds per component, summed over its processes. */
@@ -66,7 +99,7 @@ try {
       api_key: project.token,
       batch: Array.from({ length: BATCH }, () => {
         const n = seq++;
-        return { event: "$pageview", distinct_id: `bench-${n % 5000}`, properties: { $current_url: `https://example.com/p/${n % 50}`, n } };
+        return { event: EVENTS[n % EVENTS.length], distinct_id: `bench-${n % 5000}`, properties: webProperties(n) };
       }),
     });
   const cpu0 = cpuSeconds();
