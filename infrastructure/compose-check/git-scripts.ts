@@ -10,13 +10,16 @@ function git(root: string, args: string[]): string {
   return p.stdout.toString();
 }
 
-/** Problems with `path` (relative to the repository root), or an empty list. */
-export function scriptProblems(root: string, path: string): string[] {
+/**
+ * Problems with `path` (relative to the repository root), or an empty list. `executable` false: a configuration
+ * file the container only reads, which needs LF but no run bit.
+ */
+export function scriptProblems(root: string, path: string, executable = true): string[] {
   const staged = git(root, ["ls-files", "-s", "--", path]).trim();
   if (!staged) return [`${path}: not in git`];
   const [mode, blob] = staged.split(/\s+/) as [string, string];
   const problems: string[] = [];
-  if (mode !== "100755") problems.push(`${path}: mode ${mode} in git, needs 100755 (git update-index --chmod=+x)`);
+  if (executable && mode !== "100755") problems.push(`${path}: mode ${mode} in git, needs 100755 (git update-index --chmod=+x)`);
   if (git(root, ["cat-file", "-p", blob]).includes("\r")) problems.push(`${path}: CRLF line endings in git`);
   const eol = git(root, ["check-attr", "eol", "--", path]).trim().split(": ").at(-1);
   if (eol !== "lf") problems.push(`${path}: .gitattributes gives eol=${eol}, needs lf (checked out with CRLF on Windows)`);
