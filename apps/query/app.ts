@@ -14,6 +14,7 @@ import { ResultCache, type QueryCache } from "./cache.ts";
 import { QueryApiError } from "./errors.ts";
 import { Admission, type AdmissionOptions } from "./admission.ts";
 import { createExecutor } from "./execute.ts";
+import { TrendRollup } from "./trend-rollup.ts";
 import { registerEventNames } from "./event-names.ts";
 import { registerEvents } from "./events.ts";
 import { registerFunnels } from "./funnels.ts";
@@ -36,6 +37,11 @@ export interface QueryAppDeps {
   /** ClickHouse max_threads / max_memory_usage per query; 0 or absent: the server's default. */
   maxThreads?: number;
   maxMemoryUsage?: number;
+  /**
+   * Stores rows into a table of the events table's database; given, plain trends use the rollup
+   * (apps/query/trend-rollup.ts). Absent: trends always scan events.
+   */
+  rollupWrite?: (table: string, rows: Record<string, unknown>[]) => Promise<void>;
   /** Admission control; absent: every request runs at once (tests that do not exercise it). */
   admission?: Omit<AdmissionOptions, "onAdmit" | "onShed">;
   log: Logger;
@@ -106,6 +112,7 @@ export function createQueryApp(deps: QueryAppDeps): Hono<{ Variables: AuthVariab
     }),
     now: deps.now ?? Date.now,
     table: deps.table ?? "events",
+    rollup: deps.rollupWrite ? new TrendRollup({ table: deps.table ?? "events", write: deps.rollupWrite, log, ...(deps.now ? { now: deps.now } : {}) }) : undefined,
   };
   registerTrends(app, routeDeps);
   registerFunnels(app, routeDeps);

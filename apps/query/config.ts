@@ -1,6 +1,6 @@
 /** The query app's configuration: one valibot schema, a default for every setting. */
 import * as v from "valibot";
-import { httpUrl, identifier, int, logLevel, port, postgresUrl, redisUrl, str } from "../../lib/config/env.ts";
+import { bool, httpUrl, identifier, int, logLevel, port, postgresUrl, redisUrl, str } from "../../lib/config/env.ts";
 import { loadConfig } from "../../lib/config/env.ts";
 
 export const QueryConfigSchema = v.object({
@@ -20,6 +20,8 @@ export const QueryConfigSchema = v.object({
   QUERY_CACHE_PAST_TTL_S: int(3600, 0, 7 * 86400),
   /** ClickHouse `max_execution_time` per query; past it the client gets 504. */
   QUERY_MAX_EXECUTION_TIME_S: int(30, 1, 3600),
+  /** Plain trends (total, no filters, no breakdown) from the rollup (infrastructure/clickhouse/004_trend_rollup.sql). */
+  QUERY_TREND_ROLLUP: bool(true),
   /** ClickHouse queries this process runs at once (admission control); more wait in the queue. */
   QUERY_MAX_CONCURRENT_QUERIES: int(2, 1, 256),
   /** Longest a request waits for a query slot; past it, or when its expected wait is longer, 503 `overloaded`. */

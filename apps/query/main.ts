@@ -34,6 +34,7 @@ const app = createQueryApp({
   maxExecutionTimeS: config.QUERY_MAX_EXECUTION_TIME_S,
   maxBodyBytes: config.QUERY_MAX_BODY_BYTES,
   maxThreads: config.QUERY_MAX_THREADS,
+  ...(config.QUERY_TREND_ROLLUP ? { rollupWrite: async (table: string, rows: Record<string, unknown>[]) => void (await ch.insert({ table, values: rows, format: "JSONEachRow" })) } : {}),
   maxMemoryUsage: config.QUERY_MAX_MEMORY_USAGE,
   admission: {
     concurrency: config.QUERY_MAX_CONCURRENT_QUERIES,

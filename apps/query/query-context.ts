@@ -2,6 +2,7 @@
 import * as v from "valibot";
 import type { QueryStatistics } from "../../lib/clickhouse/run.ts";
 import type { Executor } from "./execute.ts";
+import type { TrendRollup } from "./trend-rollup.ts";
 import { isTimeZone } from "./time-range.ts";
 
 export interface QueryContext {
@@ -9,6 +10,8 @@ export interface QueryContext {
   execute: Executor;
   /** The events table (tests may point it elsewhere); an identifier, validated by `ident`. */
   table: string;
+  /** Exact pre-aggregated event totals for plain trends; absent: trends always scan events. */
+  rollup?: TrendRollup | undefined;
 }
 
 export const DateRangeSchema = v.object({

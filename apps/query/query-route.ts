@@ -12,6 +12,7 @@ import { cacheKey, type ResultCache } from "./cache.ts";
 import { QueryApiError } from "./errors.ts";
 import { limitConcurrency, type Executor } from "./execute.ts";
 import type { QueryContext } from "./query-context.ts";
+import type { TrendRollup } from "./trend-rollup.ts";
 import { BucketLimitError, DateRangeError, endsBeforeToday, resolveDateRange, type DateRange } from "./time-range.ts";
 import { parseRequest } from "./validation.ts";
 
@@ -22,6 +23,8 @@ export interface QueryRouteDeps {
   table: string;
   /** null: no admission control (every request runs at once). */
   admission: Admission | null;
+  /** The trend rollup; absent: trends always scan events. */
+  rollup?: TrendRollup | undefined;
 }
 
 /** What a request will cost: its kind (admission keeps an average hold time per kind) and concurrent queries. */
@@ -72,7 +75,7 @@ export function registerQueryRoute<S extends v.GenericSchema<unknown, CommonRequ
     // The key holds the validated request with defaults applied, without project_id (the project is in the key).
     const { project_id: _ignored, ...normalized } = req;
     const key = cacheKey(endpoint, projectId, normalized);
-    const ctx: QueryContext = { projectId, execute: deps.execute, table: deps.table };
+    const ctx: QueryContext = { projectId, execute: deps.execute, table: deps.table, rollup: deps.rollup };
     const { value, status } = await deps.cache.getOrCompute(
       endpoint,
       key,

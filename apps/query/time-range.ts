@@ -289,6 +289,28 @@ export function bucketLabel(column: SqlFragment): SqlFragment {
   return sql`toString(${column})`;
 }
 
+/**
+ * The key (as `enumerateBuckets` returns it) of the bucket holding instant `ms`; the same bucket ClickHouse's
+ * `bucketExpression` gives an event at that instant.
+ */
+export function bucketKeyOf(interval: Interval, tz: string, ms: number): string {
+  if (interval === "hour") return String(localHourStart(tz, ms) / 1000);
+  const p = localParts(tz, ms);
+  if (interval === "day") return dateKey(p.year, p.month, p.day);
+  if (interval === "month") return dateKey(p.year, p.month, 1);
+  const n = dayNumber(p.year, p.month, p.day);
+  return dayNumberKey(n - ((((n + 3) % 7) + 7) % 7));
+}
+
+/** The instant each bucket of the range starts at (the first one may start before the range). */
+export function bucketStarts(range: DateRange, interval: Interval, tz: string): number[] {
+  return enumerateBuckets(range, interval, tz).map((b) => {
+    if (interval === "hour") return Number(b.key) * 1000;
+    const [y, m, d] = b.key.split("-").map(Number) as [number, number, number];
+    return localToInstant(tz, y, m, d);
+  });
+}
+
 /** True when the range ended before the start of the project's current local day (results can be cached longer). */
 export function endsBeforeToday(range: DateRange, tz: string, now: number): boolean {
   return range.to <= localDayStart(tz, now);

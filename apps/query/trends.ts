@@ -25,6 +25,7 @@ import { ident, join, literal, sql, type SqlFragment } from "../../lib/clickhous
 import type { QueryStatistics } from "../../lib/clickhouse/run.ts";
 import { BreakdownSchema, breakdownValue, filterCondition, FiltersSchema, NameSchema, usesPersonProperties } from "./properties.ts";
 import { eventSource, tablesOf, type PersonMode } from "./event-source.ts";
+import { rollupEligible } from "./trend-rollup.ts";
 import { bucketExpression, bucketLabel, enumerateBuckets, INTERVALS, type DateRange, type Interval } from "./time-range.ts";
 import { DateRangeSchema, TimeZoneSchema, ProjectIdSchema, type QueryContext, statisticsOf, StatisticsSchema } from "./query-context.ts";
 
@@ -150,19 +151,32 @@ export async function runTrends(ctx: QueryContext, req: TrendsRequest, range: Da
   const buckets = enumerateBuckets(range, req.interval as Interval, req.timezone);
   const position = new Map(buckets.map((b, i) => [b.key, i]));
   // Series that differ only in their math (total and unique users of one event, say) share one query: each
-  // query already returns both event and user counts.
-  const shared = new Map<string, ReturnType<typeof ctx.execute<Row>>>();
+  // query already returns both event and user counts. Plain `total` series come from the rollup when it is ready.
+  const useRollup = ctx.rollup !== undefined && req.series.some((_, i) => rollupEligible(req, i, range)) && (await ctx.rollup.ready(ctx.execute));
+  const shared = new Map<string, Promise<{ rows: Row[]; statistics: QueryStatistics[] }>>();
   const outputs = await Promise.all(
-    req.series.map((_, i) => {
+    req.series.map((s, i) => {
+      if (useRollup && rollupEligible(req, i, range)) {
+        const k = `rollup\u0000${s.event ?? ""}\u0000${s.event === null}`;
+        let run = shared.get(k);
+        if (!run) {
+          run = ctx.rollup!.series(ctx.execute, { projectId: ctx.projectId, event: s.event, interval: req.interval, timezone: req.timezone, range }).then((r) => ({
+            rows: [{ buckets: [...r.buckets.keys()], events: [...r.buckets.values()], users: [...r.buckets.keys()].map(() => 0), events_total: r.total, users_total: 0 }],
+            statistics: r.statistics,
+          }));
+          shared.set(k, run);
+        }
+        return run.then((o) => ({ ...o, i }));
+      }
       const query = trendSeriesSql(req, i, ctx.projectId, range, ctx.table);
       let run = shared.get(query.text);
-      if (!run) shared.set(query.text, (run = ctx.execute<Row>(query, "trends")));
+      if (!run) shared.set(query.text, (run = ctx.execute<Row>(query, "trends").then((o) => ({ rows: o.rows, statistics: [o.statistics] }))));
       return run.then((o) => ({ ...o, i }));
     }),
   );
   const series: SeriesResult[] = [];
   // Each query's server time counted once, however many series it answered.
-  const stats: QueryStatistics[] = (await Promise.all(shared.values())).map((o) => o.statistics);
+  const stats: QueryStatistics[] = (await Promise.all(shared.values())).flatMap((o) => o.statistics);
   for (const { rows, i } of outputs) {
     const s = req.series[i]!;
     const groups = new Map<string, { value: string[] | null; data: number[]; total: number; events: number }>();
@@ -210,7 +224,9 @@ export async function runTrends(ctx: QueryContext, req: TrendsRequest, range: Da
 /** Admission cost: one slot per distinct query (series differing only in math share one). */
 export function trendsCost(ctx: QueryContext, req: TrendsRequest, range: DateRange): QueryCost {
   const texts = new Set(req.series.map((_, i) => trendSeriesSql(req, i, ctx.projectId, range, ctx.table).text));
-  return { kind: req.breakdown ? "trends_breakdown" : "trends", queries: texts.size };
+  // Trends the rollup answers whole hold their slots briefly: their own hold-time estimate.
+  const rolled = ctx.rollup !== undefined && req.series.every((_, i) => rollupEligible(req, i, range));
+  return { kind: req.breakdown ? "trends_breakdown" : rolled ? "trends_rollup" : "trends", queries: texts.size };
 }
 
 export function registerTrends(app: Hono<{ Variables: AuthVariables }>, deps: QueryRouteDeps): void {

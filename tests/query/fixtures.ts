@@ -35,6 +35,8 @@ export interface Harness {
   projects: Project[];
   createProject(): Promise<Project>;
   load(events: GeneratedEvent[]): Promise<void>;
+  /** Inserts rows into a table of the analytics database (what the query app's rollup stores with). */
+  write(table: string, rows: Record<string, unknown>[]): Promise<void>;
   app(overrides?: Partial<QueryAppDeps>): ReturnType<typeof createQueryApp>;
   close(): Promise<void>;
 }
@@ -67,6 +69,9 @@ export async function createHarness(): Promise<Harness> {
       const dups = events.filter((e) => e.duplicate);
       if (dups.length) await loadEvents(ch, dups);
     },
+    async write(table, rows) {
+      await ch.insert({ table, values: rows, format: "JSONEachRow" });
+    },
     app(overrides = {}) {
       return createQueryApp({
         run: clickHouseRunner(ch),
@@ -86,7 +91,9 @@ export async function createHarness(): Promise<Harness> {
       if (ids.length) {
         await pg`DELETE FROM projects WHERE id IN ${pg(ids)}`;
         // Asynchronous mutation on 18.16; it only rewrites the parts holding these teams' rows.
-        await ch.command({ query: `ALTER TABLE events DELETE WHERE team_id IN (${ids.map(Number).join(", ")})` }).catch(() => {});
+        for (const table of ["events", "events_slot_inserts", "events_slot_counts"]) {
+          await ch.command({ query: `ALTER TABLE ${table} DELETE WHERE team_id IN (${ids.map(Number).join(", ")})` }).catch(() => {});
+        }
       }
       await Promise.allSettled([ch.close(), pg.end({ timeout: 2 }), redis.quit()]);
     },
