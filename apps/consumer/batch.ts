@@ -4,6 +4,7 @@
  */
 import type { ConsumedMessage, TopicPartitionOffset } from "../../lib/kafka/types.ts";
 import type { EventRow } from "../../lib/events/event-row.ts";
+import type { PersonUpdate } from "./persons/person-update.ts";
 
 export interface BatchLimits {
   maxRows: number;
@@ -16,6 +17,8 @@ export class Batch {
   /** sources[i] is the message rows[i] was decoded from. */
   readonly sources: ConsumedMessage[] = [];
   bytes = 0;
+  /** Person updates of the batch's events, in Kafka order (applied before the rows are inserted). */
+  readonly personUpdates: PersonUpdate[] = [];
   private readonly next = new Map<string, TopicPartitionOffset>();
   private firstAt = 0;
 

@@ -1,7 +1,7 @@
 /** Consumer configuration: one valibot schema over the environment; CONSUMER_KAFKA_* passes to librdkafka. */
 import * as v from "valibot";
 import { hostname } from "node:os";
-import { bool, ConfigError, httpUrl, identifier, int, kafkaProperties, loadConfig, logLevel, port, str } from "../../lib/config/env.ts";
+import { bool, ConfigError, httpUrl, identifier, int, kafkaProperties, loadConfig, logLevel, port, postgresUrl, str } from "../../lib/config/env.ts";
 
 const schema = v.object({
   CONSUMER_PORT: port(8002),
@@ -32,6 +32,10 @@ const schema = v.object({
    */
   CONSUMER_STATIC_MEMBERSHIP: bool(true),
   CONSUMER_LAG_INTERVAL_MS: int(10_000, 500, 3_600_000),
+  /** Person state (apps/consumer/persons): PostgreSQL holds it, ClickHouse gets a versioned copy. */
+  POSTGRES_URL: postgresUrl("postgres://ingest:ingest@127.0.0.1:5432/ingest"),
+  /** Largest person properties (JSON bytes) a $set may produce; a larger result is refused whole and counted. */
+  CONSUMER_PERSON_PROPERTIES_MAX_BYTES: int(65_536, 1024, 16_777_216),
   CLICKHOUSE_URL: httpUrl("http://127.0.0.1:8123"),
   CLICKHOUSE_DATABASE: identifier("analytics"),
   /** The table batches go into: `events_distributed` on a sharded cluster (runbooks/scaling.md). */

@@ -28,6 +28,7 @@ import { isolateRejected } from "./isolate.ts";
 import type { ConsumerMetrics } from "./metrics.ts";
 import { clickhouseDateTime } from "../../lib/events/event-row.ts";
 import { toRow } from "./rows.ts";
+import type { Persons } from "./persons/persons.ts";
 
 export interface IngestOptions {
   limits: BatchLimits;
@@ -45,6 +46,8 @@ export interface IngestOptions {
    * stopped polling; the caller should stop() (which commits only what was processed) and exit non-zero.
    */
   onFatal?: (err: unknown) => void;
+  /** Person processing (persons/persons.ts); without it events never touch person state. */
+  persons?: Pick<Persons, "collect" | "apply">;
 }
 
 type KafkaConsumer = Pick<Consumer, "poll" | "commit" | "pause" | "resume" | "seek" | "assignment" | "close">;
@@ -203,6 +206,8 @@ export class Ingest {
     if (decoded.ok) {
       try {
         this.batch.add(m, toRow(decoded.event, m.partition, m.offset, insertedAt), bytes);
+        const person = this.opts.persons?.collect(decoded.event);
+        if (person) this.batch.personUpdates.push(person);
         return;
       } catch (err) {
         this.reject(m, "schema_violation", String(err), bytes);
@@ -266,6 +271,8 @@ export class Ingest {
   /** Insert (isolating rejected rows), dead-letter, commit; each step retried until it succeeds or the deadline passes. */
   private async write(batch: Batch, dead: DeadLetter[]): Promise<void> {
     const letters = [...dead];
+    const persons = this.opts.persons;
+    if (persons && batch.personUpdates.length > 0) await this.retry("persons", () => persons.apply(batch.personUpdates));
     if (batch.size > 0) {
       const unknown = { since: Number.NaN };
       const rejected = await isolateRejected(batch.size, (lo, hi) => this.insertRange(batch, lo, hi, unknown));

@@ -14,6 +14,10 @@ import { ClickHouseSink } from "./clickhouse-sink.ts";
 import { loadConsumerConfig } from "./config.ts";
 import { DeadLetters } from "./dead-letters.ts";
 import { Ingest } from "./ingest.ts";
+import { createPostgres, pingPostgres } from "../../lib/postgres/client.ts";
+import { ClickHousePersonRows } from "./persons/person-rows.ts";
+import { PersonStore } from "./persons/person-store.ts";
+import { Persons } from "./persons/persons.ts";
 import { consumerMetrics } from "./metrics.ts";
 
 const config = configOrExit(() => loadConsumerConfig());
@@ -33,6 +37,8 @@ const ch = createClickHouse({
 // Every handle gets the operator's CONSUMER_KAFKA_* properties (security, client.id, ...), narrowed to its kind.
 const producer = new Producer(producerProperties(config.kafka), { onError: (err) => log.warn({ err: err.message }, "dlq producer error") });
 const probe = new KafkaProbe(probeProperties(config.kafka));
+const pg = createPostgres(config.POSTGRES_URL, { max: 2 });
+const persons = new Persons(new PersonStore(pg, { maxPropertiesBytes: config.CONSUMER_PERSON_PROPERTIES_MAX_BYTES }), new ClickHousePersonRows(ch), registry, log);
 const ingest = new Ingest(new ClickHouseSink(ch, config.CONSUMER_EVENTS_TABLE), new DeadLetters(producer, config.CONSUMER_DLQ_TOPIC), metrics, log, {
   limits: { maxRows: config.CONSUMER_BATCH_MAX_ROWS, maxBytes: config.CONSUMER_BATCH_MAX_BYTES, lingerMs: config.CONSUMER_BATCH_LINGER_MS },
   retryMaxBackoffMs: config.CONSUMER_RETRY_MAX_BACKOFF_MS,
@@ -40,6 +46,7 @@ const ingest = new Ingest(new ClickHouseSink(ch, config.CONSUMER_EVENTS_TABLE), 
   unknownErrorRetryMs: config.CONSUMER_UNKNOWN_ERROR_RETRY_MS,
   // Exit non-zero after committing what was processed: a restart resumes from the committed offsets.
   onFatal: () => void shutdown("fatal", 1),
+  persons,
 });
 let accepting = true;
 const app = new Hono();
@@ -49,6 +56,7 @@ app.route(
     checks: {
       kafka: () => probe.metadata(1500, config.topics[0]),
       clickhouse: () => pingClickHouse(ch),
+      postgres: () => pingPostgres(pg),
     },
     info: () => ({ librdkafka: librdkafkaVersion(), group: config.kafka["group.id"], assigned: consumer.assignment().length }),
     accepting: () => accepting,
@@ -93,6 +101,7 @@ async function shutdown(signal: string, code = 0): Promise<void> {
     await ingest.stop();
     await producer.close(10_000);
     probe.close();
+    await pg.end({ timeout: 5 });
     server.stop();
     log.info("stopped");
   } catch (err) {

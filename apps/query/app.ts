@@ -17,6 +17,7 @@ import { createExecutor } from "./execute.ts";
 import { TrendRollup } from "./trend-rollup.ts";
 import { registerEventNames } from "./event-names.ts";
 import { registerEvents } from "./events.ts";
+import { registerPersons } from "./persons.ts";
 import { registerFunnels } from "./funnels.ts";
 import { openApiDocument } from "./openapi.ts";
 import { registerPropertyKeys } from "./property-keys.ts";
@@ -117,6 +118,7 @@ export function createQueryApp(deps: QueryAppDeps): Hono<{ Variables: AuthVariab
   registerTrends(app, routeDeps);
   registerFunnels(app, routeDeps);
   registerEvents(app, routeDeps);
+  registerPersons(app, routeDeps);
   registerEventNames(app, routeDeps);
   registerPropertyKeys(app, routeDeps);
   registerInsightsPage(app, log);

@@ -4,6 +4,7 @@ import * as v from "valibot";
 import { ERRORS } from "./errors.ts";
 import { EventNamesRequestSchema, EventNamesResponseSchema } from "./event-names.ts";
 import { EventsRequestSchema, EventsResponseSchema } from "./events.ts";
+import { PersonResponseSchema } from "./persons.ts";
 import { FunnelsRequestSchema, FunnelsResponseSchema } from "./funnels.ts";
 import { PropertyKeysRequestSchema, PropertyKeysResponseSchema } from "./property-keys.ts";
 import { TrendsRequestSchema, TrendsResponseSchema } from "./trends.ts";
@@ -82,7 +83,7 @@ export function openApiDocument(): Record<string, unknown> {
     paths: {
       "/api/trends": operation(
         "Trends",
-        "Event counts, unique users or events per user over time, per series, optionally broken down by properties (top N + $other, $none when unset).",
+        "Event counts, unique users (persons: all distinct_ids of a person count once) or events per user over time, per series, optionally broken down by properties (top N + $other, $none when unset).",
         TrendsRequestSchema,
         TrendsResponseSchema,
       ),
@@ -92,6 +93,22 @@ export function openApiDocument(): Record<string, unknown> {
         FunnelsRequestSchema,
         FunnelsResponseSchema,
       ),
+      "/api/persons/{distinct_id}": {
+        get: {
+          summary: "Person of a distinct_id",
+          description:
+            "The person the distinct_id belongs to (after $identify / $create_alias / $merge_dangerously merges), all of its distinct_ids and its properties ($set, $set_once, $unset). 404 not_found when the id never took part in a merge nor carried person properties: trends and funnels then count it as a person of its own. Never cached.",
+          security: [{ projectKey: [] }],
+          parameters: [{ name: "distinct_id", in: "path", required: true, schema: { type: "string", minLength: 1, maxLength: 200 } }],
+          responses: {
+            "200": { description: "the person", content: { "application/json": { schema: json(PersonResponseSchema, "output") } } },
+            "400": { description: "invalid distinct_id", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+            "401": { description: "missing, malformed or unknown key", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+            "404": { description: "no person has this distinct_id (code not_found)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+            "503": { description: "ClickHouse unavailable or overloaded; retry", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+          },
+        },
+      },
       "/api/events": getOperation(
         "Newest events",
         "The project's newest events, newest first (duplicates removed); `after` polls for new ones, `before` pages back. Never cached.",

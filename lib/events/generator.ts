@@ -28,6 +28,8 @@ export interface GeneratedEvent {
   properties: Record<string, PropertyValue>;
   /** True for the second copy of a duplicated event. */
   duplicate: boolean;
+  /** Person properties the event sets ($set; on `$identify` events). Not stored as event properties. */
+  set?: Record<string, PropertyValue>;
 }
 
 export interface GeneratorOptions {
@@ -40,6 +42,12 @@ export interface GeneratorOptions {
   end: Date;
   /** Fraction of events emitted twice with the same uuid (0..1). Duplicates are extra rows beyond `events`. */
   duplicateRate?: number;
+  /**
+   * Fraction of users (0..1) who start anonymous (`anon-<seed>-<n>`) and are identified mid-journey: an
+   * `$identify` event (distinct_id = their user id, `$anon_distinct_id` = the anonymous id, `$set` email) at the
+   * instant of their first identified event, which it precedes. Default 0: every user is known from the start.
+   */
+  anonymousShare?: number;
 }
 
 /** mulberry32: tiny, fast, good enough for test data, and the same sequence on every platform. */
@@ -154,9 +162,26 @@ export function* generateEvents(opts: GeneratorOptions): Generator<GeneratedEven
       }
     }
     let first = true;
+    // Anonymous until event `switchAt`, which the $identify event precedes (same instant: identify, then act).
+    const anonymous = (opts.anonymousShare ?? 0) > 0 && times.length >= 2 && rand() < opts.anonymousShare!;
+    const switchAt = anonymous ? 1 + Math.floor(rand() * (times.length - 1)) : 0;
+    const anonId = `anon-${opts.seed}-${u}`;
     for (let n = 0; n < times.length; n++) {
       const timestamp = times[n]!;
       const msec = msecs[n]!;
+      if (anonymous && n === switchAt) {
+        yield {
+          uuid: uuidV4(rand),
+          teamId: opts.teamId,
+          event: "$identify",
+          distinctId,
+          timestamp,
+          msec,
+          properties: { $anon_distinct_id: anonId },
+          duplicate: false,
+          set: { email: `${distinctId}@example.com` },
+        };
+      }
       const event = pickWeighted(rand, EVENT_WEIGHTS, EVENT_TOTAL);
       const properties: Record<string, PropertyValue> = {
         $current_url: `https://example.com${PATHS[Math.floor(rand() * PATHS.length)]!}`,
@@ -171,7 +196,7 @@ export function* generateEvents(opts: GeneratorOptions): Generator<GeneratedEven
         uuid: uuidV4(rand),
         teamId: opts.teamId,
         event,
-        distinctId,
+        distinctId: anonymous && n < switchAt ? anonId : distinctId,
         timestamp,
         msec,
         properties,

@@ -14,6 +14,11 @@ import { createRedis, type Redis } from "../../lib/redis/client.ts";
 import { createQueryApp, type QueryAppDeps } from "../../apps/query/app.ts";
 import { KeyResolver, postgresKeyLookup, sha256Hex } from "../../apps/query/auth.ts";
 import { redisQueryCache } from "../../apps/query/cache.ts";
+import { ClickHousePersonRows } from "../../apps/consumer/persons/person-rows.ts";
+import { PersonStore } from "../../apps/consumer/persons/person-store.ts";
+import { personUpdateOf, type PersonUpdate } from "../../apps/consumer/persons/person-update.ts";
+import { Persons } from "../../apps/consumer/persons/persons.ts";
+import { CAPTURED_EVENT_VERSION, type CapturedEvent } from "../../lib/events/captured-event.ts";
 
 export const CLICKHOUSE_URL = process.env.CLICKHOUSE_URL ?? "http://127.0.0.1:8123";
 export const POSTGRES_URL = process.env.POSTGRES_URL ?? "postgres://ingest:ingest@127.0.0.1:5432/ingest";
@@ -37,6 +42,8 @@ export interface Harness {
   load(events: GeneratedEvent[]): Promise<void>;
   /** Inserts rows into a table of the analytics database (what the query app's rollup stores with). */
   write(table: string, rows: Record<string, unknown>[]): Promise<void>;
+  /** Runs the events' person updates (identify, alias, $set, ...) through the consumer's person processing. */
+  applyPersons(events: GeneratedEvent[]): Promise<void>;
   app(overrides?: Partial<QueryAppDeps>): ReturnType<typeof createQueryApp>;
   close(): Promise<void>;
 }
@@ -72,6 +79,11 @@ export async function createHarness(): Promise<Harness> {
     async write(table, rows) {
       await ch.insert({ table, values: rows, format: "JSONEachRow" });
     },
+    async applyPersons(events) {
+      const persons = new Persons(new PersonStore(pg, { maxPropertiesBytes: 65_536 }), new ClickHousePersonRows(ch), new Registry(), log);
+      const updates = events.filter((e) => !e.duplicate).map((e) => personUpdateOf(capturedEventOf(e)));
+      await persons.apply(updates.filter((u): u is PersonUpdate => u !== null));
+    },
     app(overrides = {}) {
       return createQueryApp({
         run: clickHouseRunner(ch),
@@ -89,7 +101,12 @@ export async function createHarness(): Promise<Harness> {
     async close() {
       const ids = projects.map((p) => p.id);
       if (ids.length) {
+        await pg`DELETE FROM person_distinct_ids WHERE team_id IN ${pg(ids)}`;
+        await pg`DELETE FROM persons WHERE team_id IN ${pg(ids)}`;
         await pg`DELETE FROM projects WHERE id IN ${pg(ids)}`;
+        for (const t of ["persons", "person_distinct_id"]) {
+          await ch.command({ query: `ALTER TABLE ${t} DELETE WHERE team_id IN (${ids.map(Number).join(", ")})` }).catch(() => {});
+        }
         // Asynchronous mutation on 18.16; it only rewrites the parts holding these teams' rows.
         for (const table of ["events", "events_slot_inserts", "events_slot_counts"]) {
           await ch.command({ query: `ALTER TABLE ${table} DELETE WHERE team_id IN (${ids.map(Number).join(", ")})` }).catch(() => {});
@@ -97,6 +114,23 @@ export async function createHarness(): Promise<Harness> {
       }
       await Promise.allSettled([ch.close(), pg.end({ timeout: 2 }), redis.quit()]);
     },
+  };
+}
+
+/** A generated event as capture would have put it on Kafka. */
+export function capturedEventOf(e: GeneratedEvent): CapturedEvent {
+  const at = new Date(e.timestamp * 1000 + e.msec).toISOString();
+  return {
+    v: CAPTURED_EVENT_VERSION,
+    uuid: e.uuid,
+    team_id: e.teamId,
+    event: e.event,
+    distinct_id: e.distinctId,
+    timestamp: at,
+    properties: e.properties,
+    ip: "",
+    received_at: at,
+    ...(e.set ? { $set: e.set } : {}),
   };
 }
 

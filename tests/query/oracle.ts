@@ -5,20 +5,96 @@
  */
 import { propertyText, type GeneratedEvent, type PropertyValue } from "../../lib/events/generator.ts";
 
+type Typed = { type?: "event" | "person" };
 export type OracleFilter =
-  | { key: string; operator: "eq" | "neq"; value: PropertyValue }
-  | { key: string; operator: "in"; value: PropertyValue[] }
-  | { key: string; operator: "contains" | "not_contains" | "regex"; value: string }
-  | { key: string; operator: "is_set" | "is_not_set" }
-  | { key: string; operator: "gt" | "lt"; value: number }
+  | (Typed & { key: string; operator: "eq" | "neq"; value: PropertyValue })
+  | (Typed & { key: string; operator: "in"; value: PropertyValue[] })
+  | (Typed & { key: string; operator: "contains" | "not_contains" | "regex"; value: string })
+  | (Typed & { key: string; operator: "is_set" | "is_not_set" })
+  | (Typed & { key: string; operator: "gt" | "lt"; value: number })
   | { any: OracleFilter[] };
+
+// ---- persons: PostHog's merge rules, written out on their own ----
+
+type Props = Record<string, unknown>;
+
+/**
+ * Person state from the events' identify / alias / merge_dangerously and $set, applied in the order given.
+ * Persons are plain numbers here; only who belongs with whom and their properties matter.
+ */
+export class OraclePersons {
+  private readonly of = new Map<string, number>();
+  private readonly identified = new Set<number>();
+  private readonly props = new Map<number, Props>();
+  private next = 1;
+
+  private create(ids: string[], identified: boolean): number {
+    const p = this.next++;
+    for (const id of ids) this.of.set(id, p);
+    if (identified) this.identified.add(p);
+    this.props.set(p, {});
+    return p;
+  }
+
+  apply(e: GeneratedEvent): void {
+    const d = e.distinctId;
+    const spec = ({ $identify: "$anon_distinct_id", $create_alias: "alias", $merge_dangerously: "alias" } as Record<string, string>)[e.event];
+    const other = spec === undefined ? undefined : e.properties[spec];
+    if (spec !== undefined && typeof other === "string" && other !== "" && other !== d) {
+      const pd = this.of.get(d);
+      const po = this.of.get(other);
+      if (pd === undefined && po === undefined) this.create([d, other], true);
+      else if (pd === undefined) {
+        this.of.set(d, po!);
+        this.identified.add(po!);
+      } else if (po === undefined) {
+        this.of.set(other, pd);
+        this.identified.add(pd);
+      } else if (pd === po) this.identified.add(pd);
+      else if (!this.identified.has(po) || e.event === "$merge_dangerously") {
+        for (const [id, p] of this.of) if (p === po) this.of.set(id, pd);
+        this.props.set(pd, { ...this.props.get(po), ...this.props.get(pd) });
+        this.identified.add(pd);
+      }
+    }
+    if (e.event === "$identify") {
+      const p = this.of.get(d) ?? this.create([d], true);
+      this.identified.add(p);
+    }
+    if (e.set) {
+      const p = this.of.get(d) ?? this.create([d], false);
+      this.props.set(p, { ...this.props.get(p), ...e.set });
+    }
+  }
+
+  /** The person's key: the same for every id of one person; an id without a person is its own. */
+  key(distinctId: string): string {
+    const p = this.of.get(distinctId);
+    return p === undefined ? `id:${distinctId}` : `person:${p}`;
+  }
+
+  propertiesOf(distinctId: string): Props {
+    const p = this.of.get(distinctId);
+    return p === undefined ? {} : (this.props.get(p) ?? {});
+  }
+
+  idsOf(distinctId: string): string[] {
+    const p = this.of.get(distinctId);
+    return p === undefined ? [] : [...this.of].filter(([, q]) => q === p).map(([id]) => id).sort();
+  }
+}
+
+/** Without persons: every distinct_id is a person (what the tests without identify events need). */
+const NO_PERSONS = { key: (id: string) => `id:${id}`, propertiesOf: (): Props => ({}) };
+type PersonView = Pick<OraclePersons, "key" | "propertiesOf">;
 
 const NUMERIC = /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/;
 
-function matchesOne(e: GeneratedEvent, f: OracleFilter): boolean {
-  if ("any" in f) return f.any.some((g) => matchesOne(e, g));
-  const has = Object.hasOwn(e.properties, f.key);
-  const text = has ? propertyText(e.properties[f.key]!) : "";
+function matchesOne(e: GeneratedEvent, f: OracleFilter, persons: PersonView): boolean {
+  if ("any" in f) return f.any.some((g) => matchesOne(e, g, persons));
+  const props = (f.type === "person" ? persons.propertiesOf(e.distinctId) : e.properties) as Record<string, PropertyValue>;
+  const has = Object.hasOwn(props, f.key);
+  const text = has ? propertyText(props[f.key]!) : "";
   switch (f.operator) {
     case "eq":
       return has && text === propertyText(f.value);
@@ -43,7 +119,7 @@ function matchesOne(e: GeneratedEvent, f: OracleFilter): boolean {
   }
 }
 
-export const matches = (e: GeneratedEvent, filters: OracleFilter[] = []) => filters.every((f) => matchesOne(e, f));
+export const matches = (e: GeneratedEvent, filters: OracleFilter[] = [], persons: PersonView = NO_PERSONS) => filters.every((f) => matchesOne(e, f, persons));
 
 /** Unique events (first copy of each uuid) of one team within [fromS, toS). */
 export function eventsIn(events: GeneratedEvent[], teamId: number, fromS: number, toS: number): GeneratedEvent[] {
@@ -106,8 +182,8 @@ export interface OracleTrend {
   total: number;
 }
 
-function mathOf(math: OracleSeries["math"], evs: GeneratedEvent[]): number {
-  const users = new Set(evs.map((e) => e.distinctId)).size;
+function mathOf(math: OracleSeries["math"], evs: GeneratedEvent[], persons: PersonView): number {
+  const users = new Set(evs.map((e) => persons.key(e.distinctId))).size;
   if (math === "total") return evs.length;
   if (math === "unique_users") return users;
   return users === 0 ? 0 : evs.length / users;
@@ -127,10 +203,12 @@ export function oracleTrend(
     filters?: OracleFilter[];
     breakdown?: string[];
     limit?: number;
+    persons?: PersonView;
   },
 ): OracleTrend[] {
+  const persons = o.persons ?? NO_PERSONS;
   const evs = eventsIn(events, o.teamId, o.fromS, o.toS).filter(
-    (e) => (o.series.event === null || e.event === o.series.event) && matches(e, o.filters) && matches(e, o.series.filters),
+    (e) => (o.series.event === null || e.event === o.series.event) && matches(e, o.filters, persons) && matches(e, o.series.filters, persons),
   );
   const groups = new Map<string, GeneratedEvent[]>();
   const valueOf = (e: GeneratedEvent) =>
@@ -154,8 +232,8 @@ export function oracleTrend(
     }
     return {
       breakdown: JSON.parse(k) as string[] | null,
-      buckets: new Map([...per.entries()].map(([b, x]) => [b, mathOf(o.series.math, x)])),
-      total: mathOf(o.series.math, g),
+      buckets: new Map([...per.entries()].map(([b, x]) => [b, mathOf(o.series.math, x, persons)])),
+      total: mathOf(o.series.math, g, persons),
     };
   });
 }
@@ -186,18 +264,18 @@ interface UserResult {
   breakdown: string;
 }
 
-const stepOf = (e: GeneratedEvent, steps: OracleStep[], global: OracleFilter[] | undefined) =>
-  steps.map((s) => e.event === s.event && matches(e, global) && matches(e, s.filters));
+const stepOf = (e: GeneratedEvent, steps: OracleStep[], global: OracleFilter[] | undefined, persons: PersonView) =>
+  steps.map((s) => e.event === s.event && matches(e, global, persons) && matches(e, s.filters, persons));
 
 /** The event's instant in ms. */
 const instant = (e: GeneratedEvent) => e.timestamp * 1000 + e.msec;
 
-function userFunnel(evs: GeneratedEvent[], steps: OracleStep[], global: OracleFilter[] | undefined, W: number, order: Order, breakdown?: string): UserResult | null {
+function userFunnel(evs: GeneratedEvent[], steps: OracleStep[], global: OracleFilter[] | undefined, W: number, order: Order, persons: PersonView, breakdown?: string): UserResult | null {
   const k = steps.length;
   // One order for all modes: instant, then the lowest step matched (none: after all steps), then uuid bytewise.
   // A path step must come strictly later in (instant, lowest step): the same key is simultaneous.
   const marked = evs.map((e) => {
-    const m = stepOf(e, steps, global);
+    const m = stepOf(e, steps, global, persons);
     const first = m.indexOf(true);
     return { e, t: instant(e), m, rank: first < 0 ? k : first };
   });
@@ -288,13 +366,18 @@ export function oracleFunnel(
     order: Order;
     breakdown?: string;
     limit?: number;
+    persons?: PersonView;
   },
 ): OracleFunnel[] {
+  const persons = o.persons ?? NO_PERSONS;
   const byUser = new Map<string, GeneratedEvent[]>();
-  for (const e of eventsIn(events, o.teamId, o.fromS, o.toS)) byUser.set(e.distinctId, [...(byUser.get(e.distinctId) ?? []), e]);
+  for (const e of eventsIn(events, o.teamId, o.fromS, o.toS)) {
+    const k = persons.key(e.distinctId);
+    byUser.set(k, [...(byUser.get(k) ?? []), e]);
+  }
   const users: UserResult[] = [];
   for (const evs of byUser.values()) {
-    const r = userFunnel(evs, o.steps, o.filters, o.windowS * 1000, o.order, o.breakdown);
+    const r = userFunnel(evs, o.steps, o.filters, o.windowS * 1000, o.order, persons, o.breakdown);
     if (r) users.push(r);
   }
   const withTimes = o.order !== "unordered";
