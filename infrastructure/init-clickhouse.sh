@@ -55,29 +55,36 @@ run() {
   printf '%s' "${out%$'\n'*}"
 }
 
-apply() {
-  local target=$1 url="http://$1/" f raw guard stmt done_already cols
+url_of() {
+  local url="http://$1/"
   [ -n "${CLICKHOUSE_USER:-}" ] && url="$url?user=$CLICKHOUSE_USER&password=${CLICKHOUSE_PASSWORD:-}"
-  curl -fsS --max-time 5 "${url}" --data-binary "SELECT 1" >/dev/null ||
-    { echo "ClickHouse is not answering at $target" >&2; exit 1; }
-  for f in "$dir"/*.sql; do
-    # One statement per file section, separated by lines holding only ';' -- the HTTP interface takes one at a time.
-    sed "s/\${DATABASE}/$database/g" "$f" | awk 'BEGIN{RS=";\n"} {if ($0 ~ /[^ \t\n]/) printf "%s%c", $0, 0}' |
-      while IFS= read -r -d '' raw; do
-        guard=$(printf '%s\n' "$raw" | sed -n 's/^-- skip-if: //p' | head -n 1)
-        stmt=$(printf '%s\n' "$raw" | sed 's/--.*$//')
-        [[ $stmt =~ [^[:space:]] ]] || continue
-        if [ -n "$guard" ]; then
-          done_already=$(curl -fsS --max-time 10 "$url" --data-binary "$guard") || { echo "guard failed in $(basename "$f")" >&2; exit 1; }
-          [ "${done_already//[[:space:]]/}" != 0 ] && continue
-        fi
-        [ -n "$cluster" ] && stmt=$(replicated "$stmt")
-        run "$url" "$(basename "$f")${cluster:+ on $target}" "$stmt" >/dev/null
-      done
-    echo "applied $(basename "$f")${cluster:+ on $target}"
-  done
-  [ -n "$cluster" ] || return 0
-  # The Distributed table, created or recreated when the local table's columns changed.
+  printf '%s' "$url"
+}
+
+# apply <host:port> <file>: the file's statements on one server.
+apply() {
+  local target=$1 f=$2 url raw guard stmt done_already
+  url=$(url_of "$target")
+  # One statement per file section, separated by lines holding only ';' -- the HTTP interface takes one at a time.
+  sed "s/\${DATABASE}/$database/g" "$f" | awk 'BEGIN{RS=";\n"} {if ($0 ~ /[^ \t\n]/) printf "%s%c", $0, 0}' |
+    while IFS= read -r -d '' raw; do
+      guard=$(printf '%s\n' "$raw" | sed -n 's/^-- skip-if: //p' | head -n 1)
+      stmt=$(printf '%s\n' "$raw" | sed 's/--.*$//')
+      [[ $stmt =~ [^[:space:]] ]] || continue
+      if [ -n "$guard" ]; then
+        done_already=$(curl -fsS --max-time 10 "$url" --data-binary "$guard") || { echo "guard failed in $(basename "$f")" >&2; exit 1; }
+        [ "${done_already//[[:space:]]/}" != 0 ] && continue
+      fi
+      [ -n "$cluster" ] && stmt=$(replicated "$stmt")
+      run "$url" "$(basename "$f")${cluster:+ on $target}" "$stmt" >/dev/null
+    done
+  echo "applied $(basename "$f")${cluster:+ on $target}"
+}
+
+# distributed <host:port>: events_distributed, created or recreated when the local table's columns changed.
+distributed() {
+  local target=$1 url cols
+  url=$(url_of "$target")
   cols="SELECT groupArray(concat(name, ' ', type)) FROM system.columns WHERE database = '$database' AND table = '%s'"
   # shellcheck disable=SC2059
   if [ "$(run "$url" "events_distributed" "$(printf "$cols" events)")" != "$(run "$url" "events_distributed" "$(printf "$cols" events_distributed)")" ]; then
@@ -88,4 +95,16 @@ ENGINE = Distributed($cluster, $database, events, cityHash64(distinct_id))" >/de
   fi
 }
 
-for t in "${targets[@]}"; do apply "$t"; done
+for t in "${targets[@]}"; do
+  curl -fsS --max-time 5 "$(url_of "$t")" --data-binary "SELECT 1" >/dev/null ||
+    { echo "ClickHouse is not answering at $t" >&2; exit 1; }
+done
+# File by file over every server: a replica created after its peer already ran a later migration would find
+# the table in ZooKeeper different from its own CREATE and refuse it. A replicated ALTER reaches the peer
+# through ZooKeeper, and the peer's guard then skips it.
+for f in "$dir"/*.sql; do
+  for t in "${targets[@]}"; do apply "$t" "$f"; done
+done
+if [ -n "$cluster" ]; then
+  for t in "${targets[@]}"; do distributed "$t"; done
+fi

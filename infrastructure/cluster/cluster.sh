@@ -284,8 +284,14 @@ up() {
 }
 
 down() {
-  local i
-  for ((i = ${#ALL[@]} - 1; i >= 0; i--)); do stop_one "${ALL[$i]}"; done
+  local i p
+  for ((i = ${#ALL[@]} - 1; i >= 3; i--)); do stop_one "${ALL[$i]}"; done
+  # The three brokers together: stopped one after the other, the last one loses its controller quorum and
+  # waits for it until it is killed.
+  for p in kafka-3 kafka-2 kafka-1; do
+    pid_alive_c "$p" && say cluster "stopping $p" && kill -TERM "$(cat "$CRUN/$p.pid")" 2>/dev/null || true
+  done
+  for p in kafka-3 kafka-2 kafka-1; do stop_pid_c "$p" 60; done
   shared_down
 }
 
