@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/.local/bin:$(PATH)
 
 .PHONY: up down deps infra-up infra-down apps-up apps-down status clean test lag typecheck \
         bench stress-capture stress-query seed check-compose cluster-up cluster-down cluster-status cluster-clean \
-        test-cluster bench-cluster
+        test-cluster bench-cluster chaos
 
 ## up: install what is missing, start Kafka, ClickHouse, PostgreSQL, Redis and the three apps
 up: deps infra-up apps-up
@@ -60,6 +60,11 @@ check-compose: deps
 typecheck:
 	@bunx tsc --noEmit -p .
 	@bunx tsc --noEmit -p apps/query/ui
+
+## chaos: load through capture on a private stack while consumer, ClickHouse, Kafka, Redis, PostgreSQL and capture
+## fail in turn; checks nothing acknowledged is lost; writes bench/results/chaos-*.json (CHAOS=short: ~3 min)
+chaos: deps
+	@bun bench/chaos/run.ts
 
 ## bench: every benchmark and stress scenario in sequence (STEPS=kafka,capture,... for a subset), then the SLO table
 bench: deps

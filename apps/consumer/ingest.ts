@@ -277,9 +277,10 @@ export class Ingest {
       const unknown = { since: Number.NaN };
       const rejected = await isolateRejected(batch.size, (lo, hi) => this.insertRange(batch, lo, hi, unknown));
       for (const r of rejected) letters.push({ message: batch.sources[r.index]!, reason: "insert_rejected", detail: r.failure.message });
-      if (rejected.length > 0) {
+      const allowed = rejected.length > 0 ? this.logLimit.allow("rejected") : null;
+      if (allowed) {
         this.log.warn(
-          { rejected: rejected.length, rows: batch.size, code: rejected[0]!.failure.code, first: rejected[0]!.failure.message.slice(0, 300) },
+          { rejected: rejected.length, rows: batch.size, code: rejected[0]!.failure.code, first: rejected[0]!.failure.message.slice(0, 300), suppressedLines: allowed.suppressed },
           "ClickHouse rejected rows: isolated, sent to the DLQ",
         );
       }
