@@ -178,7 +178,9 @@ app_env() {
     echo "CONSUMER_PORT=$(consumer_port "$i") CONSUMER_KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP CONSUMER_KAFKA_SESSION_TIMEOUT_MS=10000" \
       "CLICKHOUSE_URL=http://127.0.0.1:$(ch_http_port "$(clickhouse_entry_consumer "$i")") CONSUMER_EVENTS_TABLE=events_distributed"
     ;;
-  query) echo "QUERY_HOST=127.0.0.1 QUERY_PORT=$QUERY_PORT CLICKHOUSE_URL=http://127.0.0.1:$(ch_http_port "$CLICKHOUSE_ENTRY_QUERY") QUERY_EVENTS_TABLE=events_distributed" ;;
+  # No trend rollup: its insert counter is kept by a materialized view per node, and replicated tables drop
+  # identical blocks as duplicates, so on a cluster it could miss inserts (runbooks/scaling.md).
+  query) echo "QUERY_HOST=127.0.0.1 QUERY_PORT=$QUERY_PORT CLICKHOUSE_URL=http://127.0.0.1:$(ch_http_port "$CLICKHOUSE_ENTRY_QUERY") QUERY_EVENTS_TABLE=events_distributed QUERY_TREND_ROLLUP=false" ;;
   esac
 }
 app_main() { local a=${1%-[0-9]}; echo "$ROOT/apps/$a/main.ts"; }

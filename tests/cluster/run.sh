@@ -26,7 +26,7 @@ fi
 
 log=$(mktemp)
 # One file after the other, each leaving the cluster whole: the oracle first (no failures injected), the broker kill last.
-bun test --timeout 600000 ./tests/cluster/oracle.cluster.ts ./tests/cluster/apps-kill.cluster.ts \
+bun test --timeout 600000 ./tests/cluster/oracle.cluster.ts ./tests/cluster/persons.cluster.ts ./tests/cluster/apps-kill.cluster.ts \
   ./tests/cluster/clickhouse-replica.cluster.ts ./tests/cluster/migrate.cluster.ts ./tests/cluster/broker-kill.cluster.ts "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 pass=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -n 1 | tr -dc 0-9)
