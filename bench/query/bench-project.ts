@@ -11,9 +11,13 @@ export interface SeedShape {
   users: number;
   days: number;
   seed: number;
+  /** Fraction of users anonymous first and identified mid-journey (generator's anonymousShare); 0 = none. */
+  anonymousShare?: number;
 }
 
-export const projectName = (s: SeedShape) => `bench-query ${s.events}e ${s.users}u ${s.days}d seed${s.seed}`;
+/** Shapes without anonymous users keep their old name, so their projects (and data) are found again. */
+export const projectName = (s: SeedShape) =>
+  `bench-query ${s.events}e ${s.users}u ${s.days}d seed${s.seed}${s.anonymousShare ? ` anon${Math.round(s.anonymousShare * 100)}` : ""}`;
 
 export async function findOrCreateProject(pg: Sql, shape: SeedShape): Promise<{ id: number; created: boolean }> {
   const name = projectName(shape);

@@ -17,10 +17,12 @@ import { resolveDateRange } from "../../apps/query/time-range.ts";
 import { trendSeriesSql, TrendsRequestSchema } from "../../apps/query/trends.ts";
 import { createClickHouse } from "../../lib/clickhouse/client.ts";
 import { clickHouseRunner } from "../../lib/clickhouse/run.ts";
+import { sql } from "../../lib/clickhouse/sql.ts";
 import { createLogger } from "../../lib/log/logger.ts";
 import { createPostgres } from "../../lib/postgres/client.ts";
 import * as v from "valibot";
-import { seed } from "./seed.ts";
+import { DEFAULT_ANONYMOUS_SHARE, seed } from "./seed.ts";
+import type { PersonMode } from "../../apps/query/event-source.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +33,7 @@ const { values } = parseArgs({
     "funnel-requests": { type: "string", default: "16" },
   },
 });
-const shape = { events: Number(values.events), users: Number(values.users), days: Number(values.days), seed: 1, batch: 100_000 };
+const shape = { events: Number(values.events), users: Number(values.users), days: Number(values.days), seed: 1, anonymousShare: DEFAULT_ANONYMOUS_SHARE, batch: 100_000 };
 // The key seed() recorded in .local/seed-project.json: issuing another here would leave stress-query a stale one.
 const { teamId, secretKey: key } = await seed(shape);
 
@@ -62,23 +64,23 @@ interface Scenario {
 }
 
 const now = Date.now();
-function trendRaw(body: unknown) {
+function trendRaw(body: unknown, mode?: PersonMode) {
   const req = v.parse(TrendsRequestSchema, body);
   const range = resolveDateRange(req, req.timezone, now);
   // Exactly what runTrends sends: one query per distinct SQL text (series differing only in math share one).
-  const queries = [...new Map(req.series.map((_, i) => trendSeriesSql(req, i, teamId, range)).map((q) => [q.text, q])).values()];
+  const queries = [...new Map(req.series.map((_, i) => trendSeriesSql(req, i, teamId, range, "events", mode)).map((q) => [q.text, q])).values()];
   return async () => {
     const started = performance.now();
     await Promise.all(queries.map((q) => run(q)));
     return performance.now() - started;
   };
 }
-function funnelRaw(body: unknown) {
+function funnelRaw(body: unknown, mode?: PersonMode) {
   const req = v.parse(FunnelsRequestSchema, body);
   const range = resolveDateRange(req, req.timezone, now);
   return async () => {
     const started = performance.now();
-    await run(funnelSql(req, teamId, range));
+    await run(funnelSql(req, teamId, range, "events", mode));
     return performance.now() - started;
   };
 }
@@ -152,6 +154,28 @@ for (const s of scenarios) {
   }
 }
 
+// The cost of counting persons: the same queries resolving each event's person through person_distinct_id (what the
+// API does) against counting distinct_ids (what it did before persons), alternating request by request, one client.
+const personCost: Record<string, unknown>[] = [];
+const trendUsers = { series: [{ event: "$pageview", math: "unique_users" }], interval: "day", date_from: "-7d" };
+for (const [name, persons, ids] of [
+  ["trend 7d daily unique users", trendRaw(trendUsers, "person"), trendRaw(trendUsers, "distinct_id")],
+  ["funnel 3 steps, 30d, ordered", funnelRaw(funnel30d, "person"), funnelRaw(funnel30d, "distinct_id")],
+] as const) {
+  await persons();
+  await ids();
+  const p: number[] = [];
+  const d: number[] = [];
+  for (let i = 0; i < (name.startsWith("funnel") ? NF : N); i++) {
+    p.push(await persons());
+    d.push(await ids());
+  }
+  const row = { scenario: name, by_person: summary(p), by_distinct_id: summary(d), cost_p50: summary(p).p50 / summary(d).p50 - 1, cost_p95: summary(p).p95 / summary(d).p95 - 1 };
+  personCost.push(row);
+  console.error(`${name}: persons p50 ${row.by_person.p50.toFixed(1)} p95 ${row.by_person.p95.toFixed(1)} | distinct_ids p50 ${row.by_distinct_id.p50.toFixed(1)} p95 ${row.by_distinct_id.p95.toFixed(1)} ms`);
+}
+const mapped = await run<{ persons: string; ids: string }>(sql`SELECT uniqExact(person_id) AS persons, count() AS ids FROM person_distinct_id WHERE team_id = ${teamId}`);
+
 const f = (x: number) => x.toFixed(1).padStart(8);
 const lines = [
   `${"scenario".padEnd(40)} ${"conc".padStart(4)} | ${"api p50".padStart(8)} ${"p95".padStart(8)} ${"p99".padStart(8)} | ${"raw p50".padStart(8)} ${"p95".padStart(8)} ${"p99".padStart(8)} | overhead p50/p95`,
@@ -167,6 +191,11 @@ const file = await writeResult("query", {
   note: "api = wall time of a request through the HTTP API (auth, validation, SQL, JSON); raw = the same SQL through @clickhouse/client-web; same process, same run, alternating request by request",
   loadavg_at_end: (await Bun.file("/proc/loadavg").text()).trim(),
   results,
+  persons_vs_distinct_ids: {
+    note: "raw SQL, 1 client, alternating: persons = events joined to person_distinct_id (the API since issue 14); distinct_ids = no join (before)",
+    mapped: mapped.rows[0],
+    results: personCost,
+  },
 });
 console.error(`wrote ${file}`);
 await server.stop();

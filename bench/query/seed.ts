@@ -1,5 +1,10 @@
 /**
- * `bun run seed --events 10000000 --users 200000 --days 30 [--seed 1] [--batch 100000] [--via direct|capture]`
+ * `bun run seed --events 10000000 --users 200000 --days 30 [--seed 1] [--anonymous-share 0.33] [--batch 100000] [--via direct|capture]`
+ *
+ * `--anonymous-share` (default 0.33): that fraction of users start anonymous and are identified mid-journey by an
+ * `$identify` event (extra rows beyond `--events`). Directly loaded, their persons go straight into ClickHouse's
+ * person tables (what queries read; PostgreSQL's person state is the consumer's and is not needed to query);
+ * through capture, the consumer processes the identifies as it would any SDK's.
  *
  * Loads deterministic generated events (lib/events/generator.ts) for the bench project straight into ClickHouse in
  * large JSONEachRow batches, with a progress line. Idempotent: if the project already holds exactly that many
@@ -19,6 +24,10 @@ import { loadEvents } from "../../lib/events/generator-loader.ts";
 import { createPostgres } from "../../lib/postgres/client.ts";
 import { findOrCreateProject, rotateKey, type SeedShape } from "./bench-project.ts";
 import type { GeneratedEvent } from "../../lib/events/generator.ts";
+import { personRow } from "../../apps/consumer/persons/person-rows.ts";
+
+/** About a third of users start anonymous (issue 14: the bench measures counting persons on realistic data). */
+export const DEFAULT_ANONYMOUS_SHARE = 0.33;
 
 export const SEED_PROJECT_FILE = join(process.env.INGEST_STATE_DIR ?? join(import.meta.dir, "../../.local"), "seed-project.json");
 
@@ -32,9 +41,42 @@ async function recordProject(pg: ReturnType<typeof createPostgres>, id: number, 
   return key;
 }
 
-/** The PostHog shape capture accepts, with the generator's uuid and timestamp kept. */
+/** The PostHog shape capture accepts, with the generator's uuid and timestamp (to the ms) kept. */
 function toCaptureEvent(e: GeneratedEvent): Record<string, unknown> {
-  return { event: e.event, distinct_id: e.distinctId, uuid: e.uuid, timestamp: new Date(e.timestamp * 1000).toISOString(), properties: e.properties };
+  return {
+    event: e.event,
+    distinct_id: e.distinctId,
+    uuid: e.uuid,
+    timestamp: new Date(e.timestamp * 1000 + e.msec).toISOString(),
+    properties: e.properties,
+    ...(e.set ? { $set: e.set } : {}),
+  };
+}
+
+/**
+ * Person rows of the seed's identified users, as the consumer would have written them: one person per `$identify`
+ * (its uuid as the person's id), holding the anonymous and the identified id, with the `$set` properties.
+ */
+class SeedPersons {
+  readonly persons: ReturnType<typeof personRow>[] = [];
+  readonly ids: { team_id: number; distinct_id: string; person_id: string; version: number }[] = [];
+
+  *track(events: Iterable<GeneratedEvent>): Generator<GeneratedEvent> {
+    for (const e of events) {
+      if (e.event === "$identify" && !e.duplicate && typeof e.properties.$anon_distinct_id === "string") {
+        this.persons.push(
+          personRow({ id: e.uuid, teamId: e.teamId, properties: e.set ?? {}, isIdentified: true, isDeleted: false, createdAt: new Date(e.timestamp * 1000), version: 0 }),
+        );
+        for (const id of [e.properties.$anon_distinct_id, e.distinctId]) this.ids.push({ team_id: e.teamId, distinct_id: id, person_id: e.uuid, version: 0 });
+      }
+      yield e;
+    }
+  }
+
+  async load(ch: ReturnType<typeof createClickHouse>): Promise<void> {
+    for (let i = 0; i < this.persons.length; i += 100_000) await ch.insert({ table: "persons", values: this.persons.slice(i, i + 100_000), format: "JSONEachRow" });
+    for (let i = 0; i < this.ids.length; i += 100_000) await ch.insert({ table: "person_distinct_id", values: this.ids.slice(i, i + 100_000), format: "JSONEachRow" });
+  }
 }
 
 async function sendViaCapture(captureUrl: string, token: string, events: Iterable<GeneratedEvent>, onProgress: (n: number) => void): Promise<number> {
@@ -80,9 +122,15 @@ export async function seed(shape: SeedShape & { batch: number; via?: "direct" | 
   const pg = createPostgres(process.env.POSTGRES_URL ?? "postgres://ingest:ingest@127.0.0.1:5432/ingest", { max: 1 });
   try {
     const { id } = await findOrCreateProject(pg, shape);
-    const rs = await ch.query({ query: `SELECT uniqExact(uuid) AS n FROM events WHERE team_id = ${Number(id)}`, format: "JSONEachRow" });
-    const existing = Number(((await rs.json()) as { n: string }[])[0]?.n ?? 0);
-    if (existing === shape.events) {
+    // `--events` counts the generated journeys' events; the $identify events come on top.
+    const rs = await ch.query({
+      query: `SELECT uniqExactIf(uuid, event != '$identify') AS n, (SELECT count() FROM person_distinct_id WHERE team_id = ${Number(id)}) AS p FROM events WHERE team_id = ${Number(id)}`,
+      format: "JSONEachRow",
+    });
+    const first = ((await rs.json()) as { n: string; p: string }[])[0];
+    const existing = Number(first?.n ?? 0);
+    const personsThere = Number(first?.p ?? 0) > 0 || !shape.anonymousShare || shape.via === "capture";
+    if (existing === shape.events && personsThere) {
       console.error(`project ${id} already holds ${existing} events: reusing them`);
       return { teamId: id, reused: true, secretKey: await recordProject(pg, id, shape) };
     }
@@ -107,7 +155,10 @@ export async function seed(shape: SeedShape & { batch: number; via?: "direct" | 
       const [row] = await pg<{ token: string }[]>`SELECT token FROM projects WHERE id = ${id}`;
       n = await sendViaCapture(shape.captureUrl ?? "http://127.0.0.1:8000", row!.token, events, progress);
     } else {
-      n = await loadEvents(ch, events, { batchSize: shape.batch, onProgress: progress });
+      const persons = new SeedPersons();
+      n = await loadEvents(ch, persons.track(events), { batchSize: shape.batch, onProgress: progress });
+      await persons.load(ch);
+      console.error(`\n${persons.persons.length.toLocaleString("en")} identified persons, ${persons.ids.length.toLocaleString("en")} distinct_ids mapped`);
     }
     process.stderr.write("\n");
     console.error(`${shape.via === "capture" ? "sent" : "loaded"} ${n.toLocaleString("en")} events for project ${id} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -124,6 +175,7 @@ if (import.meta.main) {
       users: { type: "string", default: "200000" },
       days: { type: "string", default: "30" },
       seed: { type: "string", default: "1" },
+      "anonymous-share": { type: "string", default: String(DEFAULT_ANONYMOUS_SHARE) },
       batch: { type: "string", default: "100000" },
       via: { type: "string", default: "direct" },
       "capture-url": { type: "string", default: process.env.CAPTURE_URL ?? "http://127.0.0.1:8000" },
@@ -141,11 +193,20 @@ if (import.meta.main) {
     }
     return n;
   };
+  const share = (v: string | undefined) => {
+    const n = Number(v);
+    if (!(n >= 0 && n < 1)) {
+      console.error(`--anonymous-share must be in [0, 1), got ${v}`);
+      process.exit(2);
+    }
+    return n;
+  };
   await seed({
     events: num("events", values.events),
     users: num("users", values.users),
     days: num("days", values.days),
     seed: num("seed", values.seed),
+    anonymousShare: share(values["anonymous-share"]),
     batch: num("batch", values.batch),
     via: values.via,
     captureUrl: values["capture-url"],
