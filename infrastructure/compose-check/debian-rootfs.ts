@@ -17,8 +17,11 @@ export type Log = (line: string) => void;
 const WEEK_MS = 7 * 24 * 3600_000;
 
 /** Runs `cmd`, handing each output line to `log`; resolves with the exit code and the collected output. */
-export async function spawnLogged(cmd: string[], log: Log | null, opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number; out: string }> {
+export async function spawnLogged(cmd: string[], log: Log | null, opts: { env?: Record<string, string>; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<{ code: number; out: string }> {
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore", env: opts.env ?? { ...process.env, LC_ALL: "C" } });
+  const stop = () => proc.kill("SIGKILL");
+  if (opts.signal?.aborted) stop();
+  opts.signal?.addEventListener("abort", stop, { once: true });
   let out = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     let pending = "";
@@ -123,7 +126,7 @@ function overlayOptions(l: Layers, work: string): string {
  * mounted by overlayfs at $MNT. The mounts exist only in that namespace: they disappear with its last process
  * however the run ends, and no process started in it outlives it.
  */
-export async function inNamespace(stateDir: string, layers: Layers, script: string, env: Record<string, string>, log: Log | null, timeoutMs?: number, source?: string[]): Promise<{ code: number; out: string }> {
+export async function inNamespace(stateDir: string, layers: Layers, script: string, env: Record<string, string>, log: Log | null, timeoutMs?: number, source?: string[], signal?: AbortSignal): Promise<{ code: number; out: string }> {
   const s = scratch(join(stateDir, "compose-check"));
   mkdirSync(layers.upper, { recursive: true });
   // `source`: another filesystem's layers, mounted read-only at $SRC (COPY --from reads a stage through it).
@@ -136,7 +139,7 @@ export async function inNamespace(stateDir: string, layers: Layers, script: stri
     return await spawnLogged(
       ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private", "--", "/bin/sh", "-c", setup],
       log,
-      { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LC_ALL: "C", ...env, MNT: s.mnt, TMPD: s.tmp, SRC: src, OVERLAY: overlayOptions(layers, s.work) }, ...(timeoutMs ? { timeoutMs } : {}) },
+      { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LC_ALL: "C", ...env, MNT: s.mnt, TMPD: s.tmp, SRC: src, OVERLAY: overlayOptions(layers, s.work) }, ...(timeoutMs ? { timeoutMs } : {}), ...(signal ? { signal } : {}) },
     );
   } finally {
     assertNoMounts(s.mnt);
@@ -155,6 +158,8 @@ export interface ChrootRun {
   /** Extra /etc/hosts lines (name resolution Docker's network would give). */
   hosts?: string[];
   timeoutMs?: number;
+  /** Aborting kills the run (and, through its PID namespace, everything it started). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -176,7 +181,10 @@ export async function runInLayers(stateDir: string, layers: Layers, run: ChrootR
     'cp /etc/resolv.conf "$TMPD/resolv.conf"',
     'for f in hosts resolv.conf; do [ -e "$MNT/etc/$f" ] || [ -L "$MNT/etc/$f" ] || : > "$MNT/etc/$f"; mount --bind "$TMPD/$f" "$MNT/etc/$f"; done',
     hostCa ? `mount -t tmpfs -o size=8m tmpfs "$MNT/mnt"; cp ${q(hostCa)} "$MNT/mnt/host-ca.crt"; chmod 644 "$MNT/mnt/host-ca.crt"` : ":",
-    `exec chroot --userspec=${run.uid}:${run.gid} --groups=${run.gid} "$MNT" /usr/bin/env -i ${Object.entries(env).map(([k, v]) => q(`${k}=${v}`)).join(" ")} /bin/sh -c 'cd "$0" && exec "$@"' ${[run.cwd, ...run.argv].map(q).join(" ")}`,
+    // Not exec: this root shell stays PID 1 of the namespace. unshare --kill-child SIGKILLs it when unshare dies,
+    // which ends every process in the namespace; the kernel would drop that death signal for a process that
+    // changed its uid (a USER of the image), so the command must not be PID 1 itself.
+    `chroot --userspec=${run.uid}:${run.gid} --groups=${run.gid} "$MNT" /usr/bin/env -i ${Object.entries(env).map(([k, v]) => q(`${k}=${v}`)).join(" ")} /bin/sh -c 'cd "$0" && exec "$@"' ${[run.cwd, ...run.argv].map(q).join(" ")}`,
   ].join("\n");
-  return inNamespace(stateDir, layers, script, {}, log, run.timeoutMs);
+  return inNamespace(stateDir, layers, script, {}, log, run.timeoutMs, undefined, run.signal);
 }

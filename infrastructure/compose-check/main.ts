@@ -16,7 +16,8 @@ import { ovenBunRelease } from "./base-images.ts";
 import { aptPackages, type Dockerfile, parseDockerfile } from "./dockerfile.ts";
 import { scriptProblems } from "./git-scripts.ts";
 import { parseImage, unpinnedReason } from "./image-tags.ts";
-import { proveApp, proveInit } from "./image-proofs.ts";
+import { nativeStackAnswers, proveApp, proveAppsReady, proveInit } from "./image-proofs.ts";
+import { withCacheLock } from "./cache-lock.ts";
 import { Replayer } from "./replay.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -93,7 +94,7 @@ check(
   check("images match the native stack's Bun and Kafka versions", problems);
 }
 
-// ---- 3. scripts that run in containers: LF and run bits in git ----
+// ---- 3. files that go into containers: LF (and run bits for scripts) in git ----
 {
   const scripts = new Set<string>();
   for (const s of Object.values(compose.services)) {
@@ -105,9 +106,9 @@ check(
   for (const st of dockerfile.stages) for (const i of st.instructions) {
     if (i.kind === "COPY" && !i.from) for (const s of i.sources) if (s.endsWith(".sh")) scripts.add(s);
   }
-  // Mounted configuration (the cluster profile's ClickHouse and Keeper XML) is read, never run: LF only.
-  const config = (s: string) => /\.(xml|ya?ml|json|cfg|conf|properties)$/.test(s);
-  check("container scripts are LF with mode 100755 in git (mounted config files: LF)", [...scripts].flatMap((s) => scriptProblems(ROOT, s, !config(s))), [...scripts].join(", "));
+  // Mounted configuration (the cluster profile's ClickHouse and Keeper XML) is read, never run: LF only;
+  // scriptProblems asks a run bit of `#!` files alone.
+  check("files mounted or copied into containers are LF in git, scripts mode 100755", [...scripts].flatMap((s) => scriptProblems(ROOT, s)), [...scripts].join(", "));
 }
 
 // ---- 4. every apt package exists in the base image's Debian release ----
@@ -160,27 +161,31 @@ if (failures.length) {
 } else if (values["static-only"]) {
   console.log("skip  stage replay: --static-only");
 } else {
-  const replayer = new Replayer({ stateDir: STATE, context, dockerfile, log });
-  let ok = false;
-  try {
-    const targets = [...new Set(builds.map((b) => b.target ?? dockerfile.stages.at(-1)!.name))];
-    let stages = new Map();
-    for (const t of targets) {
-      log(`building target ${t}`);
-      stages = await replayer.build(t);
+  await withCacheLock(STATE, log, async () => {
+    const replayer = new Replayer({ stateDir: STATE, context, dockerfile, log });
+    let ok = false;
+    try {
+      const targets = [...new Set(builds.map((b) => b.target ?? dockerfile.stages.at(-1)!.name))];
+      let stages = new Map();
+      for (const t of targets) {
+        log(`building target ${t}`);
+        stages = await replayer.build(t);
+      }
+      check("every Dockerfile stage's commands run in a Debian root filesystem", [], [...stages.keys()].join(", "));
+      const app = stages.get("app");
+      const init = stages.get("init");
+      if (!app || !init) throw new Error("the Dockerfile has no app or init stage");
+      check("the native stack answers (what the images are run against)", await nativeStackAnswers(log));
+      check("app image: librdkafka through bun:ffi, project:create finds its migrations", await proveApp(STATE, app, compose, candidates, log));
+      check("init image: the init service's command runs against the native stack", await proveInit(STATE, init, compose, log));
+      check("app image: capture, query and consumer start and answer /ready 200", await proveAppsReady(STATE, ROOT, app, compose, log));
+      ok = failures.length === 0;
+    } catch (err) {
+      check("every Dockerfile stage's commands run in a Debian root filesystem", [err instanceof Error ? err.message : String(err)]);
+    } finally {
+      if (ok) replayer.prune();
     }
-    check("every Dockerfile stage's commands run in a Debian root filesystem", [], [...stages.keys()].join(", "));
-    const app = stages.get("app");
-    const init = stages.get("init");
-    if (!app || !init) throw new Error("the Dockerfile has no app or init stage");
-    check("app image: librdkafka through bun:ffi, project:create finds its migrations", await proveApp(STATE, app, compose, candidates, log));
-    check("init image: the init service's command runs against the native stack", await proveInit(STATE, init, compose, log));
-    ok = failures.length === 0;
-  } catch (err) {
-    check("every Dockerfile stage's commands run in a Debian root filesystem", [err instanceof Error ? err.message : String(err)]);
-  } finally {
-    if (ok) replayer.prune();
-  }
+  });
 }
 
 console.log(failures.length ? `check-compose: ${failures.length} check(s) failed (${elapsed()})` : `check-compose: all checks passed (${elapsed()})`);

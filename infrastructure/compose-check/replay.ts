@@ -8,7 +8,7 @@
  * (base image, instructions, the content of every file COPY took), so an unchanged prefix is not built again
  * and any change to it is.
  */
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join, posix } from "node:path";
 import { type ImageConfig, baseImage } from "./base-images.ts";
 import type { DebianRelease } from "./debian-apt.ts";
@@ -149,6 +149,9 @@ export class Replayer {
       const tag = `[${stage.name}] line ${ins.line}: ${ins.kind}`;
       if (existsSync(`${layer}.complete`)) {
         if (ins.kind === "RUN") log(`${tag} cached`);
+        // Its age says when a build last used it (see prune).
+        const now = new Date();
+        utimesSync(`${layer}.complete`, now, now);
       } else {
         removeTree(layer);
         mkdirSync(layer, { recursive: true });
@@ -221,9 +224,18 @@ export class Replayer {
     }
   }
 
-  /** Deletes cached layers this build did not use (layers of older Dockerfiles and contexts). */
-  prune(): void {
-    const unused = readdirSync(this.layersDir).filter((e) => !this.usedLayers.has(e.replace(/\.complete$/, "")));
+  /**
+   * Deletes cached layers no build has used for `maxAgeMs` (layers of older Dockerfiles and contexts; other
+   * worktrees sharing the state folder keep theirs while they use them), and unfinished ones.
+   */
+  prune(maxAgeMs = 3 * 24 * 3600_000): void {
+    const entries = readdirSync(this.layersDir);
+    const complete = new Set(entries.filter((e) => e.endsWith(".complete")).map((e) => e.replace(/\.complete$/, "")));
+    const stale = (key: string) => !complete.has(key) || Date.now() - statSync(join(this.layersDir, `${key}.complete`)).mtimeMs > maxAgeMs;
+    const unused = entries.filter((e) => {
+      const key = e.replace(/\.complete$/, "");
+      return !this.usedLayers.has(key) && stale(key);
+    });
     // Markers first: a layer is never left looking complete while half deleted.
     for (const e of unused.filter((e) => e.endsWith(".complete"))) removeTree(join(this.layersDir, e));
     for (const e of unused.filter((e) => !e.endsWith(".complete"))) removeTree(join(this.layersDir, e));

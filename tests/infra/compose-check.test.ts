@@ -41,6 +41,7 @@ describe("make check-compose", () => {
     expect(out).toContain("check-compose: all checks passed");
     expect(out).toContain("ok    every Dockerfile stage's commands run in a Debian root filesystem");
     expect(out).toContain("ok    init image: the init service's command runs against the native stack");
+    expect(out).toContain("ok    app image: capture, query and consumer start and answer /ready 200");
     expect(out).toMatch(/librdkafka=2\.8\.\d/);
     expect(code).toBe(0);
     // Nothing it mounted is visible outside its namespaces.
@@ -86,8 +87,9 @@ describe("make check-compose", () => {
     try {
       const started = Date.now();
       const r = await runInLayers(STATE, { lower: [join(STATE, "compose-check/images", debian!.replace(/\.complete$/, ""))], upper }, {
-        // A child in the background and one in the foreground, both still running when the timeout kills the run.
-        argv: ["/bin/bash", "-c", `(exec -a ${marker} sleep 300) & exec -a ${marker} sleep 300`], uid: 0, gid: 0, cwd: "/", env: { PATH: "/usr/bin:/bin" }, timeoutMs: 1500,
+        // A child in the background and one in the foreground, both still running when the timeout kills the run,
+        // as an unprivileged user (as the images' USER bun): the kernel drops a parent-death signal on a uid change.
+        argv: ["/bin/bash", "-c", `(exec -a ${marker} sleep 300) & exec -a ${marker} sleep 300`], uid: 1000, gid: 1000, cwd: "/", env: { PATH: "/usr/bin:/bin" }, timeoutMs: 1500,
       }, null);
       expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
       expect(r.code).not.toBe(0);
@@ -146,6 +148,11 @@ describe("check-compose pieces", () => {
     expect(bad.join("\n")).toContain("CRLF");
     expect(bad.join("\n")).toContain("eol=");
     expect(scriptProblems(repo, "missing.sh")).toEqual(["missing.sh: not in git"]);
+    // A mounted configuration file needs LF but no run bit.
+    writeFileSync(join(repo, "app.properties"), "a=1\n", { mode: 0o644 });
+    writeFileSync(join(repo, ".gitattributes"), "* text=auto eol=lf\n");
+    git("add", ".");
+    expect(scriptProblems(repo, "app.properties")).toEqual([]);
     expect(existsSync(join(repo, ".git"))).toBe(true);
   });
 });
