@@ -23,6 +23,7 @@ import type { ConsumedMessage } from "../../lib/kafka/types.ts";
 import { createLogger } from "../../lib/log/logger.ts";
 import { type AppProcess, startApp } from "../support/apps.ts";
 import { readDeadLetters } from "../support/dlq.ts";
+import { FaultProxy } from "../support/fault-proxy.ts";
 import { capturedEvent, poisonEvent } from "../support/events.ts";
 import { ch, CH_DB, CLICKHOUSE, freePort, KAFKA, uniqueName, uniqueTeamId, waitFor } from "../support/stack.ts";
 
@@ -87,6 +88,53 @@ describe("rows ClickHouse rejects", () => {
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
     expect(metrics).toMatch(/^consumer_dlq_total\{reason="insert_rejected"[^}]*\} 1$/m);
     expect(await app.stop()).toBe(0);
+  }, 120_000);
+});
+
+describe("an insert error with a code in neither list", () => {
+  test("is retried as transient for CONSUMER_UNKNOWN_ERROR_RETRY_MS, then the batch is split and only that row dead-lettered", async () => {
+    const topic = uniqueName("t-unknown");
+    const group = uniqueName("g");
+    const team = uniqueTeamId();
+    const marker = `marker-${crypto.randomUUID()}`;
+    // ClickHouse itself, except that an insert holding the marked row is answered as 18.16 answers errors, with
+    // a code the consumer does not know (48: NOT_IMPLEMENTED).
+    const proxy = new FaultProxy(CLICKHOUSE, (body) =>
+      body.includes(marker) ? new Response("Code: 48, e.displayText() = DB::Exception: injected: not implemented, e.what() = DB::Exception\n", { status: 500 }) : undefined,
+    );
+    try {
+      const producer = new Producer({ "bootstrap.servers": KAFKA });
+      const messages = Array.from({ length: 300 }, (_, i) => capturedEvent(team, i));
+      messages[150]!.properties = { ...messages[150]!.properties, marker };
+      const reports = await producer.produceMany(topic, messages.map((e) => ({ key: e.distinct_id, value: encodeCapturedEvent(e) })));
+      await producer.close();
+      const app = await startApp("consumer", {
+        CONSUMER_EVENTS_TOPIC: topic,
+        CONSUMER_KAFKA_GROUP_ID: group,
+        CONSUMER_DLQ_TOPIC: `${topic}-dlq`,
+        CONSUMER_BATCH_LINGER_MS: "500",
+        CONSUMER_RETRY_MAX_BACKOFF_MS: "500",
+        CONSUMER_UNKNOWN_ERROR_RETRY_MS: "4000",
+        CLICKHOUSE_URL: proxy.url,
+      });
+      running.push(app);
+      const started = Date.now();
+      await waitFor("the consumer retrying", 30_000, () => app.output().includes("retrying"));
+      // Within the bounded time nothing is stored: the unknown error is treated as an outage.
+      expect(await distinct(team)).toBe(0);
+      await waitFor("the 299 other events stored", 60_000, async () => (await distinct(team)) === 299);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
+      const letters = await readDeadLetters(`${topic}-dlq`, 1);
+      expect(letters.length).toBe(1);
+      expect(letters[0]).toMatchObject({ reason: "insert_rejected", sourcePartition: reports[150]!.partition, sourceOffset: reports[150]!.offset });
+      expect(letters[0]!.detail).toContain("Code: 48");
+      await waitFor("lag drained", 30_000, async () => (await lagOf(group, topic)) === 0n);
+      const metrics = await (await fetch(`${app.url}/metrics`)).text();
+      expect(metrics).toMatch(/^consumer_insert_errors_total\{kind="unknown"[^}]*\} ([3-9]|\d\d+)$/m);
+      expect(await app.stop()).toBe(0);
+    } finally {
+      proxy.down();
+    }
   }, 120_000);
 });
 

@@ -9,12 +9,21 @@ import { ClusterClient } from "../../lib/kafka/metadata.ts";
 import { type AppProcess, startApp } from "../support/apps.ts";
 import { mergeCounts, produceEvents } from "../support/events.ts";
 import { Producer } from "../../lib/kafka/producer.ts";
-import { ch, KAFKA, stack, uniqueName, uniqueTeamId, waitFor } from "../support/stack.ts";
+import { FaultProxy } from "../support/fault-proxy.ts";
+import { ch, CLICKHOUSE, KAFKA, uniqueName, uniqueTeamId, waitFor } from "../support/stack.ts";
 
 const running: AppProcess[] = [];
+const proxies: FaultProxy[] = [];
 afterAll(async () => {
   for (const p of running) if (p.proc.exitCode === null) await p.kill9();
+  for (const p of proxies) p.down();
 });
+
+function clickHouseProxy(): FaultProxy {
+  const p = new FaultProxy(CLICKHOUSE);
+  proxies.push(p);
+  return p;
+}
 
 function consumerEnv(topic: string, group: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -137,14 +146,15 @@ describe("consumer pipeline", () => {
     for (const m of [members[0]!, members[2]!, members[3]!]) expect(await m.stop()).toBe(0);
   }, 300_000);
 
-  test("ClickHouse stopped for 30 s: the consumer survives, lag grows then drains, nothing is lost", async () => {
+  test("ClickHouse unreachable for 30 s: the consumer survives, lag grows then drains, nothing is lost", async () => {
     const topic = uniqueName("t-chdown");
     const group = uniqueName("g");
     const team = uniqueTeamId();
     let expected = await produceEvents(topic, team, 2_000);
-    const app = await consumer(topic, group, { CONSUMER_RETRY_MAX_BACKOFF_MS: "2000" });
+    const proxy = clickHouseProxy();
+    const app = await consumer(topic, group, { CONSUMER_RETRY_MAX_BACKOFF_MS: "2000", CLICKHOUSE_URL: proxy.url });
     await waitFor("first events inserted", 60_000, async () => (await totals(team)).distinct === 2_000);
-    await stack("stop", "clickhouse");
+    proxy.down();
     try {
       expected = mergeCounts(expected, await produceEvents(topic, team, 20_000, 2_000));
       const started = Date.now();
@@ -159,7 +169,7 @@ describe("consumer pipeline", () => {
       expect(ready.status).toBe(503);
       expect(((await ready.json()) as { failing: string[] }).failing).toContain("clickhouse");
     } finally {
-      await stack("start", "clickhouse");
+      proxy.up();
     }
     await waitFor("every event inserted after recovery", 120_000, async () => (await totals(team)).distinct === sum(expected), 500);
     expect(await distinctCounts(team)).toEqual(expected);
@@ -174,10 +184,11 @@ describe("consumer pipeline", () => {
     const group = uniqueName("g");
     const team = uniqueTeamId();
     let expected = await produceEvents(topic, team, 2_000);
-    const env = { CONSUMER_RETRY_MAX_BACKOFF_MS: "1000", CONSUMER_BATCH_LINGER_MS: "300" };
+    const proxy = clickHouseProxy();
+    const env = { CONSUMER_RETRY_MAX_BACKOFF_MS: "1000", CONSUMER_BATCH_LINGER_MS: "300", CLICKHOUSE_URL: proxy.url };
     const first = await consumer(topic, group, env);
     await waitFor("first events inserted", 60_000, async () => (await totals(team)).distinct === 2_000);
-    await stack("stop", "clickhouse");
+    proxy.down();
     try {
       expected = mergeCounts(expected, await produceEvents(topic, team, 5_000, 2_000));
       // Let the consumer read them, fail its insert and fill the next batch behind it.
@@ -188,7 +199,7 @@ describe("consumer pipeline", () => {
       // ingest.stop's 30 s budget plus leaving the group.
       expect(Date.now() - started).toBeLessThan(45_000);
     } finally {
-      await stack("start", "clickhouse");
+      proxy.up();
     }
     await consumer(topic, group, env);
     await waitFor("every event inserted by the next member", 90_000, async () => (await totals(team)).distinct === sum(expected), 500);

@@ -11,7 +11,14 @@ export class FaultProxy {
   readonly url = `http://127.0.0.1:${this.port}`;
   private server: Server<undefined> | undefined;
 
-  constructor(private readonly target: string) {
+  /**
+   * `answer`, when given, sees each request's body first and may answer in the server's place (a ClickHouse
+   * error for certain rows, say); undefined forwards the request.
+   */
+  constructor(
+    private readonly target: string,
+    private readonly answer?: (body: string) => Response | undefined,
+  ) {
     this.up();
   }
 
@@ -22,13 +29,21 @@ export class FaultProxy {
   up(): void {
     if (this.server) return;
     const target = this.target;
+    const answer = this.answer;
     this.server = Bun.serve({
       port: this.port,
       hostname: "127.0.0.1",
       idleTimeout: 0,
       async fetch(req) {
         const u = new URL(req.url);
-        const res = await fetch(`${target}${u.pathname}${u.search}`, { method: req.method, headers: req.headers, body: req.body, redirect: "manual" });
+        let body: ReadableStream<Uint8Array> | string | null = req.body;
+        if (answer && body) {
+          const text = await req.text();
+          const own = answer(text);
+          if (own) return own;
+          body = text;
+        }
+        const res = await fetch(`${target}${u.pathname}${u.search}`, { method: req.method, headers: req.headers, body, redirect: "manual" });
         return new Response(res.body, { status: res.status, headers: res.headers });
       },
     });
