@@ -54,3 +54,37 @@ export function environmentOf(service: ComposeService): Record<string, string> {
 export function unescapeDollars(s: string): string {
   return s.replaceAll("$$", "$");
 }
+
+/**
+ * What keeps the stack starting on every engine the README promises (Linux, macOS, Windows, SELinux hosts,
+ * rootless Docker and Podman) and apart from the host's other listeners:
+ * - bind mounts carry `z`/`Z` (an SELinux host refuses the container access to unlabelled files);
+ * - no `ulimits` (rootless engines refuse limits above their own; the services raise what they need);
+ * - published ports bind 127.0.0.1, as the native services listen;
+ * - no Kafka listener advertises `localhost` (a host client may resolve it to ::1, which is not published).
+ */
+export function portabilityProblems(doc: ComposeFile): string[] {
+  const problems: string[] = [];
+  for (const [name, s] of Object.entries(doc.services)) {
+    for (const v of s.volumes ?? []) {
+      if (typeof v === "string") {
+        const parts = v.split(":");
+        const source = parts[0] ?? "";
+        const bind = source.startsWith(".") || source.startsWith("/") || source.startsWith("~");
+        const options = parts.length > 2 ? parts.at(-1)!.split(",") : [];
+        if (bind && !options.some((o) => o === "z" || o === "Z")) problems.push(`service ${name}: bind mount ${v} has no :z (SELinux hosts deny it)`);
+      } else if (v.type === "bind") {
+        const selinux = (v.bind as { selinux?: string } | undefined)?.selinux;
+        if (selinux !== "z" && selinux !== "Z") problems.push(`service ${name}: bind mount of ${String(v.source)} has no bind.selinux z`);
+      }
+    }
+    if ("ulimits" in s) problems.push(`service ${name}: ulimits (rootless Docker and Podman refuse to start it)`);
+    for (const p of (s.ports ?? []) as (string | number | { host_ip?: string; published?: unknown })[]) {
+      const hostIp = typeof p === "object" ? p.host_ip : /^(\d+\.\d+\.\d+\.\d+):/.exec(String(p))?.[1];
+      if (hostIp !== "127.0.0.1") problems.push(`service ${name}: port ${JSON.stringify(p)} is published on every interface, not 127.0.0.1`);
+    }
+    const advertised = environmentOf(s).KAFKA_ADVERTISED_LISTENERS ?? "";
+    if (/\/\/localhost:/.test(advertised)) problems.push(`service ${name}: KAFKA_ADVERTISED_LISTENERS names localhost (host clients may try ::1); advertise 127.0.0.1`);
+  }
+  return problems;
+}

@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { type ComposeFile, readCompose, schemaErrors } from "./compose-file.ts";
+import { type ComposeFile, portabilityProblems, readCompose, schemaErrors } from "./compose-file.ts";
 import { type DebianRelease, ScratchApt } from "./debian-apt.ts";
 import { ovenBunRelease } from "./base-images.ts";
 import { aptPackages, type Dockerfile, parseDockerfile } from "./dockerfile.ts";
@@ -61,6 +61,8 @@ const builds = Object.entries(compose.services).flatMap(([name, s]) => {
   for (const b of builds) if (!existsSync(b.dockerfile)) problems.push(`service ${b.service}: ${b.dockerfile} missing`);
   check("compose file validates against the Compose Specification schema", problems, `${Object.keys(compose.services).length} services`);
 }
+
+check("compose file is portable: bind mounts :z, no ulimits, ports on 127.0.0.1, Kafka advertises 127.0.0.1", portabilityProblems(compose));
 
 const dockerfilePaths = [...new Set(builds.map((b) => b.dockerfile))];
 if (dockerfilePaths.length !== 1 && !values.dockerfile) throw new Error(`expected one Dockerfile, found ${dockerfilePaths.join(", ")}`);

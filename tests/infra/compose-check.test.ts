@@ -60,12 +60,15 @@ describe("make check-compose", () => {
     expect(out).toContain("skip  stage replay: the checks above failed");
   }, 120_000);
 
-  test("fails for a compose file the schema rejects and for unpinned images", async () => {
+  test("fails for a compose file the schema rejects, unpinned images and unportable settings", async () => {
     const compose = join(ROOT, "infrastructure", "compose-check-test.yml");
     const text = readFileSync(join(ROOT, "infrastructure/docker-compose.yml"), "utf8")
       .replace("image: redis:7", "image: redis")
       .replace("image: postgres:16", "image: postgres:latest")
-      .replace("    hostname: kafka\n", "    hostname: kafka\n    ulimitz: {}\n");
+      .replace("    hostname: kafka\n", "    hostname: kafka\n    ulimitz: {}\n    ulimits: { nofile: 262144 }\n")
+      .replace("/usr/local/bin/kafka-topics:ro,z", "/usr/local/bin/kafka-topics:ro")
+      .replace('"127.0.0.1:6379:6379"', '"6379:6379"')
+      .replace("HOST://127.0.0.1:9092", "HOST://localhost:9092");
     // Beside the real one, so its relative paths (build context, bind mounts) mean the same.
     writeFileSync(compose, text);
     try {
@@ -74,6 +77,10 @@ describe("make check-compose", () => {
       expect(out).toContain("/services/kafka: must NOT have additional properties (ulimitz)");
       expect(out).toContain("service redis: redis: no tag (means latest)");
       expect(out).toContain("service postgres: postgres:latest: tag latest");
+      expect(out).toContain("service kafka: bind mount ./kafka/compose-bin/kafka-topics:/usr/local/bin/kafka-topics:ro has no :z");
+      expect(out).toContain("service kafka: ulimits (rootless Docker and Podman refuse to start it)");
+      expect(out).toContain(`service redis: port "6379:6379" is published on every interface, not 127.0.0.1`);
+      expect(out).toContain("service kafka: KAFKA_ADVERTISED_LISTENERS names localhost");
     } finally {
       rmSync(compose, { force: true });
     }
