@@ -20,11 +20,30 @@ interface ResultFile {
   figures: Record<string, any>;
 }
 
-async function newest(prefix: string): Promise<{ file: string; result: ResultFile } | null> {
+async function all(prefix: string): Promise<{ file: string; result: ResultFile }[]> {
   const files = (await readdir(RESULTS)).filter((f) => f.startsWith(`${prefix}-`) && /^[a-z-]+-\d{8}T\d{6}Z(-\d+)?\.json$/.test(f)).sort();
-  const file = files.at(-1);
-  if (!file) return null;
-  return { file, result: JSON.parse(await Bun.file(join(RESULTS, file)).text()) as ResultFile };
+  return Promise.all(files.map(async (file) => ({ file, result: JSON.parse(await Bun.file(join(RESULTS, file)).text()) as ResultFile })));
+}
+
+async function newest(prefix: string, where: (r: ResultFile) => boolean = () => true): Promise<{ file: string; result: ResultFile } | null> {
+  return (await all(prefix)).filter((x) => where(x.result)).at(-1) ?? null;
+}
+
+interface QueryRun {
+  rate: number;
+  file: string;
+  kinds: { kind: string; requests: number; shed?: number; errors: number; p95: number; pass: boolean; shed_share?: number }[];
+}
+
+/**
+ * Query capacity: the highest rate of a set of stress-query runs at which every kind passed with nothing shed
+ * (every request answered within its SLO), or null. As for capture, a pass above a failed rate does not count.
+ */
+export function queryN(runs: readonly QueryRun[]): QueryRun | null {
+  const ordered = [...runs].sort((a, b) => a.rate - b.rate);
+  const ok = (r: QueryRun) => r.kinds.length > 0 && r.kinds.every((k) => k.pass && (k.shed ?? 0) === 0 && k.errors === 0);
+  const firstFail = ordered.findIndex((r) => !ok(r));
+  return (firstFail === -1 ? ordered : ordered.slice(0, firstFail)).at(-1) ?? null;
 }
 
 const link = (file: string) => `[${file}](../bench/results/${file})`;
@@ -63,7 +82,8 @@ export async function sloRows(): Promise<{ rows: string[][]; sources: ResultFile
     const vis = f.pipeline.visibility_ms;
     rows.push(["Event visibility", "queryable within ~30 s", `capture → queryable p50 ${ms(vis.p50)}, p99 ${ms(vis.p99)}, max ${ms(vis.max)} (${vis.probes} probes${vis.lost ? `, ${vis.lost} lost` : ""})`, link(capture.file)]);
   }
-  const query = await newest("stress-query");
+  // Trend and funnel rows: the newest run of the default configuration (not a "before" comparison run).
+  const query = await newest("stress-query", (r) => r.figures.label !== "before");
   if (query) {
     sources.push(query.result);
     const kinds = query.result.figures.kinds as any[];
@@ -72,9 +92,42 @@ export async function sloRows(): Promise<{ rows: string[][]; sources: ResultFile
     const funnel = kinds.find((k) => k.kind === "funnel");
     const f = query.result.figures;
     const load = `${f.rate} req/s mixed, cache bypassed`;
-    if (trend) rows.push(["Trend query (7 days)", "p95 < 2 s", `p95 ${ms(trend.p95)}, p50 ${ms(trend.p50)}, ${trend.errors} errors (${load})`, link(query.file)]);
-    if (breakdown) rows.push(["Trend query (7 days, breakdown)", "p95 < 2 s", `p95 ${ms(breakdown.p95)}, p50 ${ms(breakdown.p50)}, ${breakdown.errors} errors`, link(query.file)]);
-    if (funnel) rows.push(["Funnel query (3 steps, 30 days)", "p95 < 10 s", `p95 ${ms(funnel.p95)}, p50 ${ms(funnel.p50)}, ${funnel.errors} errors`, link(query.file)]);
+    const shed = (k: any) => (k.shed === undefined ? "" : `, ${k.shed} of ${k.requests} shed (503 within ${ms(k.shed_max)})`);
+    if (trend) rows.push(["Trend query (7 days)", "p95 < 2 s", `admitted p95 ${ms(trend.p95)}, p50 ${ms(trend.p50)}, ${trend.errors} errors${shed(trend)} (${load})`, link(query.file)]);
+    if (breakdown) rows.push(["Trend query (7 days, breakdown)", "p95 < 2 s", `admitted p95 ${ms(breakdown.p95)}, p50 ${ms(breakdown.p50)}, ${breakdown.errors} errors${shed(breakdown)}`, link(query.file)]);
+    if (funnel) rows.push(["Funnel query (3 steps, 30 days)", "p95 < 10 s", `admitted p95 ${ms(funnel.p95)}, p50 ${ms(funnel.p50)}, ${funnel.errors} errors${shed(funnel)}`, link(query.file)]);
+  }
+  // Capacity before/after (#15): runs labelled LABEL=before / LABEL=after by `make stress-query`.
+  const labelled = (await all("stress-query")).filter((x) => x.result.figures.label === "before" || x.result.figures.label === "after");
+  for (const label of ["before", "after"] as const) {
+    const runs: QueryRun[] = labelled.filter((x) => x.result.figures.label === label).map((x) => ({ rate: x.result.figures.rate, file: x.file, kinds: x.result.figures.kinds }));
+    if (runs.length === 0) continue;
+    // One run per rate: the newest.
+    const byRate = [...new Map(runs.map((r) => [r.rate, r])).values()];
+    const best = queryN(byRate);
+    const describe = (r: QueryRun) =>
+      `${r.rate} req/s: ${r.kinds.map((k) => `${k.kind} p95 ${ms(k.p95)}${k.shed ? ` (${Math.round((k.shed_share ?? 0) * 100)}% shed)` : ""}${k.errors ? ` ${k.errors} errors` : ""}`).join(", ")}`;
+    const others = byRate.filter((r) => r !== best).sort((a, b) => a.rate - b.rate);
+    rows.push([
+      `Query capacity, ${label === "before" ? "before admission control and the rollup" : "with admission control and the rollup"}`,
+      "highest rate with both SLOs met and nothing shed (3 trends : 1 funnel, cache bypassed)",
+      `${best ? `N = ${best.rate} req/s` : "below the lowest rate run"}; ${[...(best ? [best] : []), ...others].map(describe).join("; ")}`,
+      [...(best ? [best] : []), ...others].map((r) => link(r.file)).join(" "),
+    ]);
+  }
+  for (const viewers of [1, 2]) {
+    const dash = await newest("dashboard", (r) => r.figures.viewers === viewers && r.figures.label === "after");
+    if (!dash) continue;
+    sources.push(dash.result);
+    const f = dash.result.figures;
+    const before = await newest("dashboard", (r) => r.figures.viewers === viewers && r.figures.label === "before");
+    const b = before?.result.figures;
+    rows.push([
+      `Dashboard, ${viewers} viewer${viewers > 1 ? "s" : ""} × 10 insights at once`,
+      "every insight answered within its SLO, or refused at once",
+      `all answered in ${ms(f.wall_ms)}: ${f.answered_200} answered (slowest ${ms(f.slowest_200_ms)}), ${f.shed} shed (slowest refusal ${ms(f.slowest_shed_ms)}), ${f.errors} errors${b ? `; before: ${ms(b.wall_ms)}, ${b.answered_200} answered (slowest ${ms(b.slowest_200_ms)}), ${b.errors} errors` : ""}`,
+      [link(dash.file), ...(before ? [link(before.file)] : [])].join(" "),
+    ]);
   }
   rows.push(["Health/ready", "200 when dependencies up", "200 with every dependency up, 503 naming the one that is down (tests/infra/ready.test.ts, tests/query/api.test.ts, tests/consumer/pipeline.test.ts)", "`make test`"]);
   return { rows, sources };

@@ -56,6 +56,12 @@ export interface AdmissionOptions {
   maxQueue: number;
   /** Longest time a request may wait for its slots, ms. */
   budgetMs: number;
+  /**
+   * Kinds that run long (funnels, breakdowns) and the most slots they may hold together: the other slots stay
+   * for short queries, which then never wait behind a long one. Default: no limit.
+   */
+  heavyKinds?: readonly string[];
+  maxHeavySlots?: number;
   clock?: Clock;
   /** Hold time assumed for a kind before any request of it completed, ms. */
   initialServiceMs?: Record<string, number>;
@@ -91,6 +97,11 @@ interface Running {
   startedAt: number;
 }
 
+interface Queued {
+  kind: string;
+  weight: number;
+}
+
 export class Admission {
   private readonly clock: Clock;
   private readonly queues = new Map<number, Waiter[]>();
@@ -99,6 +110,7 @@ export class Admission {
   private turn = 0;
   private readonly running = new Set<Running>();
   private usedSlots = 0;
+  private heavySlots = 0;
   private waiting = 0;
   private readonly serviceMs = new Map<string, number>();
   private readonly measured = new Set<string>();
@@ -107,6 +119,19 @@ export class Admission {
     if (!(Number.isInteger(opts.concurrency) && opts.concurrency >= 1)) throw new RangeError("concurrency must be an integer >= 1");
     this.clock = opts.clock ?? systemClock;
     for (const [k, ms] of Object.entries(opts.initialServiceMs ?? {})) this.serviceMs.set(k, ms);
+  }
+
+  private heavy(kind: string): boolean {
+    return this.opts.heavyKinds?.includes(kind) ?? false;
+  }
+
+  private maxHeavy(): number {
+    return Math.min(this.opts.maxHeavySlots ?? this.opts.concurrency, this.opts.concurrency);
+  }
+
+  /** Whether the heavy-slot cap lets this request start now (the total is checked apart). */
+  private heavyFits(kind: string, weight: number): boolean {
+    return !this.heavy(kind) || this.heavySlots + weight <= this.maxHeavy();
   }
 
   /** Requests waiting for slots. */
@@ -129,13 +154,13 @@ export class Admission {
    * AdmissionCancelled when `signal` aborts while it waits.
    */
   acquire(project: number, kind: string, weight = 1, signal?: AbortSignal): Promise<Permit> {
-    const w = Math.max(1, Math.min(Math.floor(weight), this.opts.concurrency));
+    const w = this.weightOf(kind, weight);
     const now = this.clock.now();
-    if (this.waiting === 0 && this.usedSlots + w <= this.opts.concurrency) {
+    if (this.waiting === 0 && this.usedSlots + w <= this.opts.concurrency && this.heavyFits(kind, w)) {
       return Promise.resolve(this.start(kind, w, now, now));
     }
-    if (this.waiting >= this.opts.maxQueue) return Promise.reject(this.shed(kind, "queue_full", this.expectedWaitMs(project, w, now)));
-    const expected = this.expectedWaitMs(project, w, now);
+    if (this.waiting >= this.opts.maxQueue) return Promise.reject(this.shed(kind, "queue_full", this.expectedWaitMs(project, w, now, kind)));
+    const expected = this.expectedWaitMs(project, w, now, kind);
     if (expected > this.opts.budgetMs) return Promise.reject(this.shed(kind, "expected_wait", expected));
     if (signal?.aborted) return Promise.reject(new AdmissionCancelled("client went away"));
 
@@ -157,7 +182,7 @@ export class Admission {
       };
       waiter.cancelTimer = this.clock.setTimer(() => {
         if (this.remove(waiter)) {
-          reject(this.shed(kind, "wait_timeout", this.expectedWaitMs(project, w, this.clock.now())));
+          reject(this.shed(kind, "wait_timeout", this.expectedWaitMs(project, w, this.clock.now(), kind)));
           // Removing a waiter that blocked the head can let the next ones through.
           this.dispatch();
         }
@@ -178,7 +203,14 @@ export class Admission {
       }
       q.push(waiter);
       this.waiting++;
+      // Slots may be free while only capped heavy requests wait: this one may start at once.
+      this.dispatch();
     });
+  }
+
+  private weightOf(kind: string, weight: number): number {
+    const cap = this.heavy(kind) ? this.maxHeavy() : this.opts.concurrency;
+    return Math.max(1, Math.min(Math.floor(weight), cap));
   }
 
   /** Runs `fn` holding `weight` slots; the permit is released however `fn` ends. */
@@ -196,32 +228,45 @@ export class Admission {
    * each request's kind's average hold time. Round-robin serves, before the new request, everything its own
    * project already queued and, from every other project, one request per round up to the new one's round.
    */
-  expectedWaitMs(project: number, weight: number, now = this.clock.now()): number {
-    const w = Math.max(1, Math.min(Math.floor(weight), this.opts.concurrency));
-    // When each slot frees up: running requests' remaining estimated time, 0 for free slots.
+  expectedWaitMs(project: number, weight: number, now = this.clock.now(), kind = ""): number {
+    const w = this.weightOf(kind, weight);
+    // When each slot frees up: running requests' remaining estimated time, 0 for free slots; heavy requests
+    // also hold one of the heavy lanes.
     const free: number[] = [];
+    const heavyFree: number[] = [];
     for (const r of this.running) {
       const left = Math.max(0, this.averageServiceMs(r.kind) - (now - r.startedAt));
       for (let i = 0; i < r.weight; i++) free.push(left);
+      if (this.heavy(r.kind)) for (let i = 0; i < r.weight; i++) heavyFree.push(left);
     }
     while (free.length < this.opts.concurrency) free.push(0);
-    const startOf = (slots: number, durationMs: number): number => {
+    while (heavyFree.length < this.maxHeavy()) heavyFree.push(0);
+    const startOf = (q: Queued, durationMs: number): number => {
       free.sort((a, b) => a - b);
-      const start = free[slots - 1]!;
-      for (let i = 0; i < slots; i++) free[i] = start + durationMs;
+      let start = free[q.weight - 1]!;
+      if (this.heavy(q.kind)) {
+        heavyFree.sort((a, b) => a - b);
+        start = Math.max(start, heavyFree[q.weight - 1]!);
+        for (let i = 0; i < q.weight; i++) heavyFree[i] = start + durationMs;
+      }
+      // It takes the slots freed last by `start`, leaving those freed earlier to requests that can use them.
+      let last = free.length - 1;
+      while (free[last]! > start) last--;
+      for (let i = last; i > last - q.weight; i--) free[i] = start + durationMs;
       return start;
     };
+    const self: Queued = { kind, weight: w };
     const own = this.queues.get(project)?.length ?? 0;
     const order = this.ring.length === 0 ? [] : [...this.ring.slice(this.turn), ...this.ring.slice(0, this.turn)];
     if (!this.queues.has(project)) order.push(project); // a new project joins at the end of the round
     for (let round = 0; round <= own; round++) {
       for (const p of order) {
-        if (p === project && round === own) return startOf(w, 0);
+        if (p === project && round === own) return startOf(self, 0);
         const next = this.queues.get(p)?.[round];
-        if (next) startOf(next.weight, this.averageServiceMs(next.kind));
+        if (next) startOf(next, this.averageServiceMs(next.kind));
       }
     }
-    return startOf(w, 0);
+    return startOf(self, 0);
   }
 
   private shed(kind: string, reason: ShedReason, expectedMs: number): AdmissionRejected {
@@ -241,6 +286,7 @@ export class Admission {
     const r: Running = { kind, weight, startedAt: now };
     this.running.add(r);
     this.usedSlots += weight;
+    if (this.heavy(kind)) this.heavySlots += weight;
     const waitedMs = now - enqueuedAt;
     this.opts.onAdmit?.(kind, waitedMs);
     let released = false;
@@ -252,6 +298,7 @@ export class Admission {
         released = true;
         this.running.delete(r);
         this.usedSlots -= weight;
+        if (this.heavy(kind)) this.heavySlots -= weight;
         this.observe(kind, this.clock.now() - r.startedAt);
         this.dispatch();
       },
@@ -267,25 +314,39 @@ export class Admission {
     this.serviceMs.set(kind, prev === undefined || first ? heldMs : prev + a * (heldMs - prev));
   }
 
-  /** Grants slots to waiting requests in round-robin order while the one whose turn it is fits. */
+  /**
+   * Grants slots to waiting requests in round-robin order over projects. A project's next request is its oldest
+   * one the heavy-slot cap lets start (a waiting funnel does not hold up the trends queued behind it); when that
+   * request needs more slots than are free, nobody passes it, so a heavy request cannot starve.
+   */
   private dispatch() {
-    while (this.ring.length > 0) {
+    for (;;) {
+      if (this.ring.length === 0) return;
       if (this.turn >= this.ring.length) this.turn = 0;
-      const project = this.ring[this.turn]!;
-      const q = this.queues.get(project)!;
-      const head = q[0]!;
-      if (this.usedSlots + head.weight > this.opts.concurrency) return;
-      q.shift();
-      this.waiting--;
-      head.cancelTimer();
-      if (q.length === 0) {
-        this.queues.delete(project);
-        this.ring.splice(this.turn, 1);
-      } else {
-        this.turn++;
+      let granted = false;
+      for (let k = 0; k < this.ring.length; k++) {
+        const at = (this.turn + k) % this.ring.length;
+        const project = this.ring[at]!;
+        const q = this.queues.get(project)!;
+        const i = q.findIndex((x) => this.heavyFits(x.kind, x.weight));
+        if (i < 0) continue;
+        const next = q[i]!;
+        if (this.usedSlots + next.weight > this.opts.concurrency) return;
+        q.splice(i, 1);
+        this.waiting--;
+        next.cancelTimer();
+        if (q.length === 0) {
+          this.queues.delete(project);
+          this.ring.splice(at, 1);
+          this.turn = at;
+        } else {
+          this.turn = at + 1;
+        }
+        next.grant(this.start(next.kind, next.weight, next.enqueuedAt, this.clock.now()));
+        granted = true;
+        break;
       }
-      const now = this.clock.now();
-      head.grant(this.start(head.kind, head.weight, head.enqueuedAt, now));
+      if (!granted) return;
     }
   }
 

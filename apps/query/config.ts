@@ -24,6 +24,8 @@ export const QueryConfigSchema = v.object({
   QUERY_TREND_ROLLUP: bool(true),
   /** ClickHouse queries this process runs at once (admission control); more wait in the queue. */
   QUERY_MAX_CONCURRENT_QUERIES: int(2, 1, 256),
+  /** Slots that long queries (funnels, breakdown trends) may hold together; the rest stay for short ones. */
+  QUERY_MAX_HEAVY_QUERIES: int(1, 1, 256),
   /** Longest a request waits for a query slot; past it, or when its expected wait is longer, 503 `overloaded`. */
   QUERY_QUEUE_BUDGET_MS: int(750, 0, 60_000),
   /** Most requests waiting for a slot at once (all projects). */
@@ -51,8 +53,12 @@ export function loadQueryConfig(env: Record<string, string | undefined> = proces
  */
 export const ADMISSION_INITIAL_SERVICE_MS: Record<string, number> = {
   trends: 500,
+  trends_rollup: 200,
   trends_breakdown: 2000,
   funnels: 1500,
   funnels_strict: 3000,
   funnels_unordered: 3000,
 };
+
+/** Request kinds limited to QUERY_MAX_HEAVY_QUERIES slots: seconds each, where a plain trend takes a fraction. */
+export const ADMISSION_HEAVY_KINDS = ["trends_breakdown", "funnels", "funnels_strict", "funnels_unordered"] as const;

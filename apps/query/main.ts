@@ -9,7 +9,7 @@ import { createRedis, pingRedis } from "../../lib/redis/client.ts";
 import { createQueryApp } from "./app.ts";
 import { KeyResolver, postgresKeyLookup } from "./auth.ts";
 import { redisQueryCache } from "./cache.ts";
-import { ADMISSION_INITIAL_SERVICE_MS, loadQueryConfig } from "./config.ts";
+import { ADMISSION_HEAVY_KINDS, ADMISSION_INITIAL_SERVICE_MS, loadQueryConfig } from "./config.ts";
 
 const config = configOrExit(() => loadQueryConfig());
 const log = createLogger("query", config.LOG_LEVEL);
@@ -41,6 +41,8 @@ const app = createQueryApp({
     budgetMs: config.QUERY_QUEUE_BUDGET_MS,
     maxQueue: config.QUERY_QUEUE_MAX,
     initialServiceMs: ADMISSION_INITIAL_SERVICE_MS,
+    heavyKinds: ADMISSION_HEAVY_KINDS,
+    maxHeavySlots: config.QUERY_MAX_HEAVY_QUERIES,
   },
   log,
   registry: createRegistry("query"),

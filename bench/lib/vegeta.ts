@@ -24,7 +24,7 @@ export interface Target {
 }
 
 export interface AttackOptions {
-  /** Requests per second, constant for the whole attack. */
+  /** Requests per second (may be fractional, e.g. 0.5), constant for the whole attack. */
   rate: number;
   /** Seconds. */
   durationS: number;
@@ -107,7 +107,7 @@ export function vegetaPath(explicit?: string): string {
 
 /** Runs one constant-rate attack and returns its report. */
 export async function attack(opts: AttackOptions): Promise<Report> {
-  if (!(Number.isInteger(opts.rate) && opts.rate > 0)) throw new RangeError(`attack: rate must be a positive integer, got ${opts.rate}`);
+  if (!(opts.rate > 0 && Number.isInteger(opts.rate * 1000))) throw new RangeError(`attack: rate must be a positive number of requests/s with at most 3 decimals, got ${opts.rate}`);
   if (!(opts.durationS > 0)) throw new RangeError(`attack: durationS must be > 0, got ${opts.durationS}`);
   const bin = vegetaPath(opts.vegeta);
   const tmp = opts.resultsPath ? undefined : await mkdtemp(join(tmpdir(), "vegeta-"));
@@ -117,7 +117,8 @@ export async function attack(opts: AttackOptions): Promise<Report> {
       "attack",
       "-format=json",
       "-lazy",
-      `-rate=${opts.rate}/1s`,
+      // Fractional rates (0.5/s) as requests per 1000 s: vegeta takes freq/duration.
+      Number.isInteger(opts.rate) ? `-rate=${opts.rate}/1s` : `-rate=${Math.round(opts.rate * 1000)}/1000s`,
       `-duration=${Math.round(opts.durationS * 1000)}ms`,
       `-timeout=${Math.round(opts.timeoutMs ?? 30_000)}ms`,
       `-workers=${opts.workers ?? 10}`,

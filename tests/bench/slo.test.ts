@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { captureN } from "../../bench/slo.ts";
+import { captureN, queryN } from "../../bench/slo.ts";
 
 const stage = (events_per_s: number, pass: boolean) => ({ events_per_s, pass });
 
@@ -19,5 +19,15 @@ describe("captureN", () => {
   test("null when the lowest rate failed or there is no stage", () => {
     expect(captureN([stage(5500, false), stage(6000, true)])).toBeNull();
     expect(captureN([])).toBeNull();
+  });
+});
+
+describe("queryN", () => {
+  const run = (rate: number, pass: boolean, shed = 0) => ({ rate, file: `f${rate}`, kinds: [{ kind: "trend", requests: 10, shed, errors: 0, p95: 100, pass }] });
+  test("the highest rate up to which every run passed with nothing shed", () => {
+    expect(queryN([run(0.5, true), run(1, true), run(2, true, 3)])?.rate).toBe(1);
+    expect(queryN([run(2, true), run(1, false), run(3, true)])).toBeNull();
+    expect(queryN([run(1, true, 1)])).toBeNull();
+    expect(queryN([])).toBeNull();
   });
 });

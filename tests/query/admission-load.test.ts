@@ -9,7 +9,7 @@ import { SHED_REASONS } from "../../apps/query/admission.ts";
 import { startApp, type AppProcess } from "../support/apps.ts";
 import { createHarness, fixtureEvents, type Harness, type Project } from "./fixtures.ts";
 
-const BUDGET_MS = 1500;
+const BUDGET_MS = 4000;
 let h: Harness;
 let flooder: Project;
 let other: Project;
@@ -58,7 +58,9 @@ describe("admission control under a burst (real app, real ClickHouse)", () => {
     const alone = await call(flooder.key, BODY);
     expect(alone.status).toBe(200);
 
-    const burst = Array.from({ length: 30 }, () => call(flooder.key, BODY));
+    // Enough requests that their work is three times the queue budget, however fast the machine is today.
+    const size = Math.min(200, Math.ceil((3 * BUDGET_MS) / Math.max(alone.ms, 20)) + 10);
+    const burst = Array.from({ length: size }, () => call(flooder.key, BODY));
     // Once the first refusal arrived the flood is queued or shed; the other project asks now.
     const firstShed = await Promise.race(burst.map((p) => p.then((r) => (r.status === 503 ? r : new Promise<never>(() => {})))));
     expect(firstShed.status).toBe(503);
@@ -67,9 +69,9 @@ describe("admission control under a burst (real app, real ClickHouse)", () => {
 
     const ok = results.filter((r) => r.status === 200);
     const shed = results.filter((r) => r.status === 503);
-    console.log(`burst of 30: ${ok.length} admitted, ${shed.length} shed; alone ${alone.ms.toFixed(0)} ms; ` +
+    console.log(`burst of ${size}: ${ok.length} admitted, ${shed.length} shed; alone ${alone.ms.toFixed(0)} ms; ` +
       `shed answered in max ${Math.max(...shed.map((r) => r.ms)).toFixed(0)} ms; admitted max ${Math.max(...ok.map((r) => r.ms)).toFixed(0)} ms`);
-    expect(ok.length + shed.length).toBe(30);
+    expect(ok.length + shed.length).toBe(size);
     expect(ok.length).toBeGreaterThan(0);
     expect(shed.length).toBeGreaterThan(0);
     for (const r of shed) {
@@ -83,7 +85,8 @@ describe("admission control under a burst (real app, real ClickHouse)", () => {
     const strip = (b: any) => ({ ...b, clickhouse: undefined });
     for (const r of ok) expect(strip(r.body)).toEqual(strip(alone.body));
 
-    // Round-robin: the other project waited behind at most one flood request per round, so it was admitted.
+    // Round-robin: the other project waited behind at most one flood request (and the running one), well within
+    // the budget, so it was admitted.
     expect(otherResult.status).toBe(200);
     expect(otherResult.body.series[0].total).toBe(new Set(fixtureEvents(other.id, 6, 50, 1000).map((e) => e.uuid)).size);
 

@@ -191,6 +191,29 @@ describe("admission", () => {
     capped.release();
   });
 
+  test("heavy kinds hold at most their share of slots; a short query passes a waiting heavy one", async () => {
+    const { a, shed } = setup({ concurrency: 2, heavyKinds: ["funnel"], maxHeavySlots: 1 });
+    const order: string[] = [];
+    const f1 = track(a, order, "f1", 1, "funnel");
+    const f2 = track(a, order, "f2", 1, "funnel");
+    await settle();
+    // f2 waits although a slot is free: the heavy share is taken. Its expected start is f1's end.
+    expect(order).toEqual(["f1"]);
+    expect(a.queued).toBe(1);
+    const t = track(a, order, "t", 1, "trend");
+    await settle();
+    expect(order).toEqual(["f1", "t"]);
+    // A trend now waits for the first slot to free (t's, at 100 ms), not behind f2.
+    expect(a.expectedWaitMs(1, 1, undefined, "trend")).toBe(100);
+    f1.permit!.release();
+    await settle();
+    expect(order).toEqual(["f1", "t", "f2"]);
+    t.permit!.release();
+    f2.permit!.release();
+    expect(a.slotsInUse).toBe(0);
+    expect(shed).toEqual([]);
+  });
+
   test("a client that goes away while queued leaves the queue", async () => {
     const { a } = setup({ concurrency: 1 });
     const order: string[] = [];
