@@ -246,6 +246,9 @@ shared_up() {
   # PostgreSQL and Redis are not scaled out here: the apps use the single-node stack's. Remember what we started.
   local s running
   running=" $("$ROOT/infrastructure/local/stack.sh" running | tr '\n' ' ') "
+  # Another checkout's stack (its pid files are not ours) counts as running when its port answers.
+  port_open 5432 && running+=" postgres "
+  port_open 6379 && running+=" redis "
   for s in postgres redis; do
     if [[ $running != *" $s "* ]]; then
       "$ROOT/infrastructure/local/stack.sh" start "$s"

@@ -16,6 +16,10 @@ infrastructure/cluster/cluster.sh status | grep -q ' stopped$' && {
 
 started=()
 running=" $($stack running | tr '\n' ' ') "
+# Another checkout's single-node stack on this machine (pid files not ours) counts when its ports answer.
+curl -fsS --max-time 2 "http://127.0.0.1:${CLICKHOUSE_HTTP_PORT:-8123}/?query=SELECT%201" >/dev/null 2>&1 && running+=" clickhouse "
+(exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && running+=" postgres "
+(exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && running+=" redis "
 for s in clickhouse postgres redis; do [[ $running == *" $s "* ]] || started+=("$s"); done
 cleanup() { if ((${#started[@]})); then $stack stop "${started[@]}"; fi; }
 trap cleanup EXIT
