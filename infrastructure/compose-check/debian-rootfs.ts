@@ -168,9 +168,10 @@ export interface ChrootRun {
  * layer), in `cwd` as `uid:gid` with exactly `env`.
  */
 export async function runInLayers(stateDir: string, layers: Layers, run: ChrootRun, log: Log | null): Promise<{ code: number; out: string }> {
-  // This machine's egress may present its own CA (declared to Node and Bun by NODE_EXTRA_CA_CERTS): hand that
-  // bundle to the processes inside too, on a tmpfs that leaves nothing in the layer, or no HTTPS works.
-  const hostCa = process.env.NODE_EXTRA_CA_CERTS && existsSync(process.env.NODE_EXTRA_CA_CERTS) ? process.env.NODE_EXTRA_CA_CERTS : "";
+  // This machine's egress may present its own CA (declared to Node and Bun by NODE_EXTRA_CA_CERTS, else in the
+  // system bundle): hand that bundle to the processes inside too, on a tmpfs that leaves nothing in the layer,
+  // or no HTTPS works. It only adds trust the host already has; the image's own roots stay as they are.
+  const hostCa = [process.env.NODE_EXTRA_CA_CERTS, "/etc/ssl/certs/ca-certificates.crt"].find((f) => !!f && existsSync(f)) ?? "";
   const env = { ...run.env, ...(hostCa ? { NODE_EXTRA_CA_CERTS: "/mnt/host-ca.crt" } : {}) };
   const hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback", ...(run.hosts ?? [])].join("\n");
   const q = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`;
