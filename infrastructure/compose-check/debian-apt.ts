@@ -66,12 +66,20 @@ export class ScratchApt {
     return Object.entries(o).flatMap(([k, v]) => ["-o", `${k}=${v}`]);
   }
 
+  /**
+   * `cmd` under an exclusive flock of the scratch directory: worktrees and test runs share the state folder,
+   * and apt's own locking is switched off here (Debug::NoLocking) so that nothing of the machine's is touched.
+   */
+  private locked(cmd: string[]): string[] {
+    return ["flock", "-w", "600", join(this.dir, "apt.lock"), ...cmd];
+  }
+
   /** `apt-get update` unless the lists are younger than `maxAgeMs`. */
   update(maxAgeMs = 24 * 3600_000): void {
     const lists = join(this.dir, "lists");
     const fresh = readdirSync(lists).some((f) => f.endsWith("_InRelease") && Date.now() - statSync(join(lists, f)).mtimeMs < maxAgeMs);
     if (fresh) return;
-    run(["apt-get", "-q", ...this.options(), "update"]);
+    run(this.locked(["apt-get", "-q", ...this.options(), "update"]));
     // apt keeps the lists' server times; the stamp is when we fetched them.
     const now = new Date();
     for (const f of readdirSync(lists)) if (f.endsWith("_InRelease")) Bun.spawnSync(["touch", "-d", now.toISOString(), join(lists, f)]);
@@ -103,7 +111,7 @@ export class ScratchApt {
     if (!version) throw new Error(`${this.release.suite} has no package ${pkg}`);
     const file = readdirSync(dest).find((f) => f.startsWith(`${pkg}_${version.replace(/^\d+:/, "")}_`));
     if (file) return join(dest, file);
-    run(["apt-get", "-q", ...this.options(), "download", pkg], dest);
+    run(this.locked(["apt-get", "-q", ...this.options(), "download", pkg]), dest);
     const got = readdirSync(dest).find((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"));
     if (!got) throw new Error(`apt-get download ${pkg} left no .deb in ${dest}`);
     return join(dest, got);
