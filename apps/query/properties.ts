@@ -30,13 +30,16 @@ export const NameSchema = v.pipe(
 );
 
 // Inlined as a SQL number literal, which must be exact (lib/clickhouse/sql.ts): every double past 2^53 is an
-// integer that is not. (eq/in compare text, so they take any finite number.)
+// integer that is not. ClickHouse 18.16's parser refuses subnormal literals (5e-324 is a syntax error there),
+// so the smallest magnitude is the smallest normal double. (eq/in compare text, so they take any finite number.)
 const SAFE = `between ${-Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}`;
+const MIN_NORMAL = 2.2250738585072014e-308;
 const ComparedNumber = v.pipe(
   v.number(),
   v.finite(),
   v.minValue(-Number.MAX_SAFE_INTEGER, `must be ${SAFE}`),
   v.maxValue(Number.MAX_SAFE_INTEGER, `must be ${SAFE}`),
+  v.check((n) => n === 0 || Math.abs(n) >= MIN_NORMAL, `must be 0 or at least ${MIN_NORMAL} in magnitude`),
 );
 
 const Scalar = v.union([v.pipe(v.string(), v.maxLength(2000)), v.pipe(v.number(), v.finite()), v.boolean()]);

@@ -67,6 +67,8 @@ function numberLiteral(n: number): string {
     if (!Number.isSafeInteger(n)) throw new SqlBuildError(`integer ${n} is outside the exactly representable range`);
     return Object.is(n, -0) ? "0" : String(n);
   }
+  // ClickHouse 18.16's parser refuses subnormal literals (`SELECT 5e-324` is a syntax error there).
+  if (Math.abs(n) < 2.2250738585072014e-308) throw new SqlBuildError(`number ${n} is too small for ClickHouse 18.16 to parse`);
   // Exponent notation (1e-7) is valid ClickHouse too, but a plain decimal keeps the SQL readable in logs.
   const s = String(n);
   if (!/^-?\d+(\.\d+)?(e[+-]?\d+)?$/.test(s)) throw new SqlBuildError(`unexpected number form ${s}`);

@@ -47,6 +47,10 @@ describe("escapeString / literal", () => {
     expect(() => literal(Number.NaN)).toThrow(SqlBuildError);
     expect(() => literal(Number.POSITIVE_INFINITY)).toThrow(SqlBuildError);
     expect(() => literal(2 ** 60)).toThrow(SqlBuildError);
+    // Subnormal doubles are a syntax error on ClickHouse 18.16; the smallest normal one is not.
+    expect(() => literal(5e-324)).toThrow(SqlBuildError);
+    expect(() => literal(-1e-310)).toThrow(SqlBuildError);
+    expect(literal(2.2250738585072014e-308).text).toBe("2.2250738585072014e-308");
     expect(() => literal(new Date("2024-01-02T03:04:05.500Z"))).toThrow(SqlBuildError);
     expect(() => literal(new Date(Number.NaN))).toThrow(SqlBuildError);
     expect(() => literal({} as never)).toThrow(SqlBuildError);
@@ -91,9 +95,9 @@ describe("round trip through ClickHouse 18.16", () => {
   });
 
   test("numbers and dates round-trip", async () => {
-    const q = sql`SELECT ${1.25} AS f, ${-7} AS i, toUnixTimestamp(${new Date("2024-10-27T01:30:00Z")}) AS t`;
+    const q = sql`SELECT ${1.25} AS f, ${-7} AS i, toUnixTimestamp(${new Date("2024-10-27T01:30:00Z")}) AS t, ${2.2250738585072014e-308} > 0 AS tiny, ${-1.5e-300} AS small`;
     const rs = await ch.query({ query: q.text, format: "JSONEachRow" });
-    const [row] = (await rs.json()) as { f: number; i: number; t: number }[];
-    expect(row).toEqual({ f: 1.25, i: -7, t: Date.parse("2024-10-27T01:30:00Z") / 1000 });
+    const [row] = (await rs.json()) as { f: number; i: number; t: number; tiny: number; small: number }[];
+    expect(row).toEqual({ f: 1.25, i: -7, t: Date.parse("2024-10-27T01:30:00Z") / 1000, tiny: 1, small: -1.5e-300 });
   });
 });
