@@ -215,7 +215,8 @@ describe("generated requests (fast-check, seeded)", () => {
           if (res.status >= 500) expect(["clickhouse_unavailable", "query_timeout"], JSON.stringify(res.body)).toContain(res.body.code);
           if (res.status !== 200) expect(typeof res.body.code).toBe("string");
         }),
-        { seed: SEED, numRuns: 150 },
+        // A slow shared ClickHouse ends the run early rather than the test timing out; what ran must pass.
+        { seed: SEED, numRuns: 150, interruptAfterTimeLimit: 60_000 },
       );
       console.log(`${path}: answers by status ${JSON.stringify(Object.fromEntries(seen))}`);
       // Both outcomes must be exercised, or the property says little.
