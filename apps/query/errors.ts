@@ -11,6 +11,7 @@ export const ERRORS = {
   invalid_request: { status: 400, type: "invalid_request" },
   invalid_regex: { status: 400, type: "invalid_request" },
   range_too_large: { status: 400, type: "invalid_request" },
+  query_too_complex: { status: 400, type: "invalid_request" },
   missing_key: { status: 401, type: "authentication_error" },
   invalid_key: { status: 401, type: "authentication_error" },
   forbidden_project: { status: 403, type: "authentication_error" },

@@ -58,6 +58,12 @@ export function toApiError(err: unknown, query: SqlFragment, log: Logger): Query
   if (code === CH_ERROR.CANNOT_COMPILE_REGEXP) {
     return new QueryApiError("invalid_regex", "a regex filter is not a valid RE2 pattern", undefined, { cause: err });
   }
+  if (code === CH_ERROR.TOO_BIG_AST || code === CH_ERROR.TOO_DEEP_AST) {
+    // The request is valid but its SQL is larger than ClickHouse accepts (e.g. a strict funnel of 10 steps with
+    // filters): the client can ask for less, a retry cannot help.
+    log.warn({ code, sql: query.shape }, "query too complex for ClickHouse");
+    return new QueryApiError("query_too_complex", "the query is too complex for the database; use fewer steps, series or filters");
+  }
   if (code === CH_ERROR.TOO_MANY_SIMULTANEOUS_QUERIES || code === CH_ERROR.MEMORY_LIMIT_EXCEEDED) {
     log.warn({ code, message: withoutQuoted(message) }, "ClickHouse refused the query for lack of resources");
     return new QueryApiError("clickhouse_unavailable", "the analytics database is overloaded; retry later");

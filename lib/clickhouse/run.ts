@@ -69,6 +69,8 @@ export const CH_ERROR = {
   CANNOT_COMPILE_REGEXP: "427",
   MEMORY_LIMIT_EXCEEDED: "241",
   TOO_MANY_SIMULTANEOUS_QUERIES: "202",
+  TOO_DEEP_AST: "167",
+  TOO_BIG_AST: "168",
 } as const;
 
 /** The server's numeric error code, if `err` came from ClickHouse. */

@@ -54,6 +54,13 @@ describe("numbers", () => {
     }
     expect((await post(app, "/api/funnels", p.key, funnel({ window: { value: 365, unit: "day" } }))).status).toBe(200);
   });
+  test("a request whose SQL is too large for ClickHouse (10-step funnels): 200, or 400 query_too_complex, never 500", async () => {
+    for (const order of ["ordered", "strict"]) {
+      const steps = Array.from({ length: 10 }, (_, i) => ({ event: `e${i}` }));
+      const res = await post(app, "/api/funnels", p.key, funnel({ steps, order }));
+      if (res.status !== 200) expect({ status: res.status, code: res.body.code }).toEqual({ status: 400, code: "query_too_complex" });
+    }
+  });
   test("breakdown_limit and project_id out of range: 400", async () => {
     expect((await post(app, "/api/trends", p.key, trend({ breakdown: ["$browser"], breakdown_limit: 1e21 }))).status).toBe(400);
     expect((await post(app, "/api/trends", p.key, trend({ project_id: 1e21 }))).status).toBe(403); // not the key's project
