@@ -218,14 +218,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosFigures> {
     const kill9 = (app: "consumer") => process.kill(stack.pid(app), "SIGKILL");
 
     await Bun.sleep(opts.settleS * 1000);
+    // Each kill is followed at once by `make up`, which finds the consumer dead and starts it again.
     await fault(
-      "kill -9 consumer, twice",
+      "kill -9 consumer + make up, twice",
       async () => {
         kill9("consumer");
-        await stack.sh("apps-up");
-        await Bun.sleep(2000);
+        await stack.makeUp();
         kill9("consumer");
-        await stack.sh("apps-up");
+        await stack.makeUp();
       },
       async () => {},
       0,

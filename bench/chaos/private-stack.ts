@@ -89,6 +89,13 @@ export class PrivateStack {
     return out;
   }
 
+  /** `make up` itself (deps, infrastructure, topics/DDL/migrations, apps), on this instance. */
+  async makeUp(): Promise<void> {
+    const proc = Bun.spawn(["make", "-s", "-C", ROOT, "up"], { env: this.env, stdout: "pipe", stderr: "pipe" });
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    if (code !== 0) throw new Error(`make up failed (${code}):\n${out}\n${err}`);
+  }
+
   /** Infrastructure, topics, DDL, migrations, then the apps. */
   async up(): Promise<void> {
     await this.sh("up");

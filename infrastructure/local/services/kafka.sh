@@ -40,8 +40,11 @@ kafka_stop() { stop_pid kafka 60; }
 
 # The application topics, created once; an existing topic is left as it is (partitions may have been raised).
 kafka_topics() {
-  local t
+  local t existing
+  # One metadata request without a JVM: on a running stack (`make up` again) every topic is there already.
+  existing=$(cd "$ROOT" && bun lib/kafka/topics-cli.ts --bootstrap-server "127.0.0.1:$KAFKA_PORT" 2>/dev/null) || existing=""
   for t in "events:${EVENTS_PARTITIONS:-12}" "events_dlq:3" "events_overflow:${EVENTS_PARTITIONS:-12}"; do
+    grep -qxF "${t%%:*}" <<<"$existing" && continue
     KAFKA_HEAP_OPTS=-Xmx128m "$KAFKA_BIN/kafka-topics" --bootstrap-server "127.0.0.1:$KAFKA_PORT" --create \
       --if-not-exists --topic "${t%%:*}" --partitions "${t##*:}" --replication-factor 1 >/dev/null
   done
