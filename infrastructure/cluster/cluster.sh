@@ -220,9 +220,35 @@ wait_one() {
   case $1 in
   kafka-[123]) wait_until "$1" 120 "$CLOGS/$1/server.log" ready_or_dead "$1" "$CLOGS/$1.stdout" kafka_ready_node "${1#kafka-}" ;;
   zookeeper) wait_until zookeeper 60 "$CLOGS/zookeeper/server.log" ready_or_dead zookeeper "$CLOGS/zookeeper.stdout" zk_ready ;;
-  ch-[1234]) wait_until "$1" 90 "$CLOGS/$1.err.log" ready_or_dead "$1" "$CLOGS/$1.stdout" ch_ready "${1#ch-}" ;;
+  ch-[1234]) wait_ch "$1" ;;
   *) wait_until "$1" 90 "$CLOGS/$1.log" ready_or_dead "$1" "$CLOGS/$1.log" curl -fsS --max-time 2 "$(app_ready_url "$1")" ;;
   esac
+}
+
+# wait_ch <ch-N>: ClickHouse 18.16 on today's glibc now and then fails its start-up right after a restart: it
+# aborts on a robust-mutex assertion ("__pthread_mutex_lock_full") or hangs on a futex before opening its ports.
+# Either way it is killed and started again, at most three tries of 60 s.
+wait_ch() {
+  local name=$1 n=${1#ch-} try start
+  for try in 1 2 3; do
+    start=$(date +%s)
+    while (($(date +%s) - start < 60)); do
+      ch_ready "$n" && return 0
+      pid_alive_c "$name" || break
+      sleep 0.3
+    done
+    if pid_alive_c "$name"; then
+      say cluster "$name not answering after 60 s (try $try): killing it"
+      kill -KILL "$(cat "$CRUN/$name.pid")" 2>/dev/null || true
+      sleep 1
+    else
+      say cluster "$name exited during start-up (try $try): $(grep -m1 -o 'Assertion.*' "$CLOGS/$name.stdout" 2>/dev/null || echo 'see its log')"
+    fi
+    rm -f "$CRUN/$name.pid"
+    ((try < 3)) && start_ch "$n"
+  done
+  tail -n 30 "$CLOGS/$name.err.log" >&2 2>/dev/null
+  die "$name did not become ready (logs: $CLOGS/$name.err.log, $CLOGS/$name.stdout)"
 }
 
 # ready_or_dead <name> <log> <probe...>: the probe's answer while the process runs; if it died, stop waiting.
@@ -270,6 +296,8 @@ up() {
   shared_up
   for p in kafka-1 kafka-2 kafka-3 zookeeper ch-1 ch-2 ch-3 ch-4; do
     pid_alive_c "$p" && { say cluster "$p already running"; continue; }
+    # A ClickHouse server with replicated tables gives up at start when ZooKeeper does not answer yet.
+    [[ $p == ch-1 ]] && wait_one zookeeper
     say cluster "starting $p"
     start_one "$p"
   done
