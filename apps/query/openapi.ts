@@ -14,6 +14,9 @@ const ErrorSchema = v.object({
   code: v.picklist(Object.keys(ERRORS) as [keyof typeof ERRORS, ...(keyof typeof ERRORS)[]]),
   detail: v.string(),
   path: v.optional(v.pipe(v.string(), v.description("the request field at fault, e.g. series.0.filters.1.key"))),
+  reason: v.optional(
+    v.pipe(v.picklist(["expected_wait", "wait_timeout", "queue_full", "cancelled"]), v.description("code overloaded: why admission control refused the request")),
+  ),
 });
 
 const json = (schema: v.GenericSchema, io: "input" | "output") =>
@@ -45,7 +48,9 @@ function operation(summary: string, description: string, request: v.GenericSchem
         "400": error("invalid request (type invalid_request): `path` names the field"),
         "401": error("missing, malformed or unknown key"),
         "403": error("project_id is not the key's project"),
-        "503": error("ClickHouse or PostgreSQL unavailable; retry"),
+        "503": error(
+          "ClickHouse or PostgreSQL unavailable (clickhouse_unavailable, auth_unavailable), or refused by admission control (overloaded, with `reason`); retry after the Retry-After header",
+        ),
         "504": error("the query exceeded the configured max_execution_time"),
       },
     },
@@ -65,7 +70,9 @@ function getOperation(summary: string, description: string, query: v.ObjectSchem
         "200": { description: "the result", content: { "application/json": { schema: json(response, "output") } } },
         "400": error("invalid or unknown parameter (type invalid_request): `path` names it"),
         "401": error("missing, malformed or unknown key"),
-        "503": error("ClickHouse or PostgreSQL unavailable; retry"),
+        "503": error(
+          "ClickHouse or PostgreSQL unavailable (clickhouse_unavailable, auth_unavailable), or refused by admission control (overloaded, with `reason`); retry after the Retry-After header",
+        ),
         "504": error("the query exceeded the configured max_execution_time"),
       },
     },
