@@ -111,15 +111,28 @@ function perUserSql(req: FunnelsRequest, projectId: number, range: DateRange, ta
   const inRange = sql`team_id = ${projectId} AND timestamp >= ${new Date(range.from)} AND timestamp < ${new Date(range.to)}`;
   const names = [...new Set(req.steps.map((s) => s.event))];
   const stepSource = eventSource({ projectId, tables, where: sql`${inRange} AND event IN (${join(names)})`, persons: mode });
-  const minStep = sql`multiIf(${join(conds.flatMap((c, i) => [c, sql`${i + 1}`]))}, ${k + 1})`;
-  const orderKey = sql`(tk, ${minStep}, toString(uuid))`;
-  const bd = (cond: SqlFragment) => (req.breakdown ? sql`, argMinIf(${breakdownValue(req.breakdown)}, ${orderKey}, ${cond}) AS bd` : sql``);
-  const bdCol = req.breakdown ? sql`bd, ` : sql``;
   const steps = Array.from({ length: k }, (_, i) => i + 1);
+  // Per event, computed once: the packed order key `k` and the steps it matches as a bitmask `mb`. The aggregating
+  // SELECT below only names these small columns: ClickHouse expands aliases into the AST, and the step conditions
+  // repeated in every alias made a 10-step funnel exceed 18.16's AST limit. (One bitmask rather than a column per
+  // step: 18.16 drops a subquery column whose only use is inside a lambda, as t2..tk are in the chain below.)
+  const m = (j: number) => sql`(bitAnd(mb, ${2 ** (j - 1)}) != 0)`;
+  const anyStep = sql`(mb != 0)`;
+  const cols = [
+    sql`person`,
+    sql`tk`,
+    sql`tk * 16 + multiIf(${join(conds.flatMap((c, i) => [c, sql`${i + 1}`]))}, ${k + 1}) AS k`,
+    sql`toUInt16(${sumOf(conds.map((c, i) => sql`${c} * ${2 ** i}`))}) AS mb`,
+  ];
+  if (req.breakdown || req.order === "strict") cols.push(sql`toString(uuid) AS u`);
+  if (req.breakdown) cols.push(sql`${breakdownValue(req.breakdown)} AS bdv`);
+  const perEvent = (source: SqlFragment, where: SqlFragment) => sql`SELECT ${join(cols)} FROM (${source}) WHERE ${where}`;
+  // The breakdown value on the person's first (in event order) event matching `cond`.
+  const bd = (cond: SqlFragment) => (req.breakdown ? sql`, argMinIf(bdv, (k, u), ${cond}) AS bd` : sql``);
+  const bdCol = req.breakdown ? sql`bd, ` : sql``;
 
   if (req.order === "ordered") {
-    const packed = sql`tk * 16 + ${minStep}`;
-    const arrays = join(steps.map((j) => sql`arraySort(groupArrayIf(${packed}, ${conds[j - 1]!})) AS ${col("t", j)}`));
+    const arrays = join(steps.map((j) => sql`arraySort(groupArrayIf(k, ${m(j)})) AS ${col("t", j)}`));
     // a_j[n]: K of step j on the path from the n-th step-1 event, following the earliest next step each time
     // (0 = not reached). Earliest-next is optimal: it leaves the most later events to choose from.
     const chain = join(
@@ -131,32 +144,31 @@ function perUserSql(req: FunnelsRequest, projectId: number, range: DateRange, ta
     const all = steps.map((j) => col("a", j));
     const depth = sumOf(steps.map((j) => sql`(${col("x", j)} != 0)`));
     const durs = join(steps.slice(1).map((j) => sql`toInt64(intDiv(arrayElement(${col("a", j)}, si), 16)) - toInt64(intDiv(arrayElement(${col("a", j - 1)}, si), 16))`));
-    // Everything in the aggregating SELECT: ClickHouse 18.16 loses subquery columns that are used only inside a
-    // lambda ("Unknown identifier"), but sees aliases of the same SELECT.
-    return sql`SELECT ${bdCol}level, si > 0 AS timed, durs FROM (
-  SELECT person, ${arrays}${bd(conds[0]!)},
-    t1 AS a1, ${chain},
-    arrayMap((${join(steps.map((j) => col("x", j)))}) -> ${depth}, ${join(all)}) AS depths,
-    arrayReduce('max', arrayPushBack(depths, 0)) AS level,
-    arrayFirstIndex(d -> d = level, depths) AS si, [${durs}] AS durs
-  FROM (${stepSource})
-  WHERE ${join(conds, " OR ")}
-  GROUP BY person
-  HAVING level > 0
+    // The chain in the aggregating SELECT (18.16 drops subquery columns used only inside a lambda, so t_j must be
+    // aliases of the same SELECT); the path's times one level out, where a_j are plain columns: within one SELECT
+    // every use of an alias is expanded, and si's expansion in each duration made 10 steps slow to analyse.
+    return sql`SELECT ${bdCol}level, si > 0 AS timed, [${durs}] AS durs FROM (
+  SELECT ${bdCol}level, ${join(all)}, arrayFirstIndex(d -> d = level, depths) AS si FROM (
+    SELECT person, ${arrays}${bd(m(1))},
+      t1 AS a1, ${chain},
+      arrayMap((${join(steps.map((j) => col("x", j)))}) -> ${depth}, ${join(all)}) AS depths,
+      arrayReduce('max', arrayPushBack(depths, 0)) AS level
+    FROM (${perEvent(stepSource, join(conds, " OR "))})
+    GROUP BY person
+    HAVING level > 0
+  )
 )`;
   }
 
   if (req.order === "unordered") {
-    const arrays = join(steps.map((j) => sql`groupArrayIf(tk, ${conds[j - 1]!}) AS ${col("t", j)}`));
+    const arrays = join(steps.map((j) => sql`groupArrayIf(tk, ${m(j)}) AS ${col("t", j)}`));
     const depth = sumOf(steps.map((j) => sql`arrayExists(x -> x >= s AND x <= s + ${W}, ${col("t", j)})`));
     const nodurs = literal(steps.slice(1).map(() => 0));
-    const anyStep = sql`(${join(conds, " OR ")})`;
     return sql`SELECT ${bdCol}level, 0 AS timed, ${nodurs} AS durs FROM (
   SELECT ${bdCol}arrayReduce('max', arrayMap(s -> ${depth}, arrayConcat(${join(steps.map((j) => col("t", j)))}))) AS level
   FROM (
     SELECT person, ${arrays}${bd(anyStep)}
-    FROM (${stepSource})
-    WHERE ${anyStep}
+    FROM (${perEvent(stepSource, join(conds, " OR "))})
     GROUP BY person
   )
   WHERE level > 0
@@ -164,33 +176,33 @@ function perUserSql(req: FunnelsRequest, projectId: number, range: DateRange, ta
   }
 
   // strict: runs over the person's consecutive events (all of them, not only step events, deduplicated by
-  // uuid), in the order (tk, lowest step, uuid); each next event must match the next step at a later K.
-  const events = sql`arraySort(groupUniqArray((tk, ${minStep}, toString(uuid), [${join(conds)}]))) AS evs,
-    arrayMap(e -> tupleElement(e, 1) * 16 + tupleElement(e, 2), evs) AS ks, arrayMap(e -> tupleElement(e, 4), evs) AS ms`;
+  // uuid), in the order (K, uuid); each next event must match the next step at a later K.
   const allSource = eventSource({ projectId, tables, where: inRange, persons: mode });
   const firstSource = eventSource({ projectId, tables, where: sql`${inRange} AND event = ${req.steps[0]!.event}`, persons: mode });
-  const m = (off: number, step: number) => sql`arrayElement(arrayElement(ms, i + ${off}), ${step})`;
+  const matchAt = (off: number, step: number) => sql`(bitAnd(arrayElement(ms, i + ${off}), ${2 ** (step - 1)}) != 0)`;
   const tsAt = (off: number) => sql`arrayElement(ks, i + ${off})`;
   let depth: SqlFragment = sql`1`;
   for (let j = k; j >= 2; j--) {
-    depth = sql`1 + ${m(j - 1, j)} * (${tsAt(j - 2)} < ${tsAt(j - 1)}) * (intDiv(${tsAt(j - 1)}, 16) <= intDiv(${tsAt(0)}, 16) + ${W}) * (${depth})`;
+    depth = sql`1 + ${matchAt(j - 1, j)} * (${tsAt(j - 2)} < ${tsAt(j - 1)}) * (intDiv(${tsAt(j - 1)}, 16) <= intDiv(${tsAt(0)}, 16) + ${W}) * (${depth})`;
   }
-  depth = sql`${m(0, 1)} * (${depth})`;
+  depth = sql`${matchAt(0, 1)} * (${depth})`;
   const durs = join(steps.slice(1).map((j) => sql`toInt64(intDiv(arrayElement(ks, si + ${j - 1}), 16)) - toInt64(intDiv(arrayElement(ks, si + ${j - 2}), 16))`));
-  // One SELECT, as for ordered: 18.16 does not see subquery columns used only inside a lambda.
-  return sql`SELECT ${bdCol}level, si > 0 AS timed, durs FROM (
-  SELECT person, ${events}${bd(conds[0]!)},
-    arrayMap(i -> ${depth}, arrayEnumerate(ks)) AS depths,
-    arrayReduce('max', arrayPushBack(depths, 0)) AS level,
-    arrayFirstIndex(d -> d = level AND level > 0, depths) AS si, [${durs}] AS durs
-  FROM (${allSource})
-  WHERE person IN (SELECT person FROM (${firstSource}) WHERE ${conds[0]!})
-  GROUP BY person
-  HAVING level > 0
+  // As for ordered: the depths in the aggregating SELECT (ks and ms are captured by the lambda), the path one level
+  // out, so si is not expanded into every duration.
+  return sql`SELECT ${bdCol}level, si > 0 AS timed, [${durs}] AS durs FROM (
+  SELECT ${bdCol}level, ks, arrayFirstIndex(d -> d = level AND level > 0, depths) AS si FROM (
+    SELECT person, arraySort(groupUniqArray((k, u, mb))) AS evs${bd(m(1))},
+      arrayMap(e -> tupleElement(e, 1), evs) AS ks, arrayMap(e -> tupleElement(e, 3), evs) AS ms,
+      arrayMap(i -> ${depth}, arrayEnumerate(ks)) AS depths,
+      arrayReduce('max', arrayPushBack(depths, 0)) AS level
+    FROM (${perEvent(allSource, sql`person IN (SELECT person FROM (${firstSource}) WHERE ${conds[0]!})`)})
+    GROUP BY person
+    HAVING level > 0
+  )
 )`;
 }
 
-const col = (prefix: "t" | "a" | "i" | "x", j: number) => ident(`${prefix}${j}`);
+const col = (prefix: "t" | "a" | "x", j: number) => ident(`${prefix}${j}`);
 function sumOf(parts: SqlFragment[]): SqlFragment {
   let acc = parts[0]!;
   for (const p of parts.slice(1)) acc = sql`${acc} + ${p}`;

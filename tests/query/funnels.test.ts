@@ -128,6 +128,12 @@ describe("funnels vs oracle", () => {
     await check({ steps: [{ event: "$pageview" }, { event: "search" }, { event: "signup" }, { event: "activate" }, { event: "purchase" }], order: "strict", window: { value: 3, unit: "day" } });
   });
 
+  test("10 steps (the most allowed), every order, with filters and a breakdown", async () => {
+    const names = ["$pageview", "search", "signup", "$pageview", "activate", "$autocapture", "purchase", "$pageview", "search", "purchase"];
+    const steps: OracleStep[] = names.map((event, i) => (i % 3 === 0 ? { event, filters: [{ key: "plan", operator: "neq", value: "enterprise" }] } : { event }));
+    for (const order of ["ordered", "strict", "unordered"] as const) await check({ steps, order, window: { value: 30, unit: "day" }, breakdown: "plan" });
+  });
+
   for (const order of ["ordered", "strict", "unordered"] as const) {
     test(`breakdown by $browser (value at the first step), top 3 + $other, ${order}`, async () => {
       const { expected } = await check({ steps: THREE, order, breakdown: "$browser", breakdown_limit: 3 });
