@@ -62,6 +62,8 @@ class FlushTimeout extends Error {}
 
 /** Tries of one message whose handling throws before it goes to the DLQ. */
 const QUARANTINE_AFTER = 3;
+/** Longest wait for a commit's confirmation; an unconfirmed commit only means rows may be read again. */
+const COMMIT_WAIT_MS = 30_000;
 /** Dead letters remembered as delivered, so a batch read again (after a revoke) does not send them twice. */
 const REMEMBER_DEAD_LETTERS = 100_000;
 
@@ -290,12 +292,32 @@ export class Ingest {
     }
     if (letters.length > 0) await this.sendDeadLetters(letters);
     try {
-      await this.consumer.commit(batch.offsets());
+      await this.confirmed(this.consumer.commit(batch.offsets()));
       this.metrics.commits.inc();
     } catch (err) {
       // The rows are stored; a failed commit only means they may be read again (and deduplicated by uuid).
       this.log.warn({ err: String(err) }, "offset commit failed");
     }
+  }
+
+  /**
+   * Waits for a commit's confirmation, but not past the flush deadline (a revoke must not wait on a commit that
+   * the coordinator holds until the rebalance it is part of completes) nor past COMMIT_WAIT_MS.
+   */
+  private async confirmed(commit: Promise<void>): Promise<void> {
+    let settled = false;
+    const done = commit.finally(() => {
+      settled = true;
+    });
+    const giveUp = performance.now() + COMMIT_WAIT_MS;
+    while (!settled) {
+      if (performance.now() > Math.min(giveUp, this.deadline)) {
+        done.catch(() => {});
+        throw new Error("commit not confirmed in time");
+      }
+      await Promise.race([done.catch(() => {}), Bun.sleep(100)]);
+    }
+    await done;
   }
 
   /**
