@@ -47,7 +47,8 @@ export interface EventTime {
  * - unparseable timestamp: now, noted;
  * - otherwise `timestamp + skew`;
  * - a result outside what `DateTime` holds (before 1970-01-01T00:00:00Z, after 2106-02-07T06:28:15Z): now, noted;
- * - more than 23 h ahead: clamped to now, noted.
+ * - more than 23 h ahead: clamped to now, noted;
+ * - a fraction of a millisecond (epoch-ms numbers, offsets) is dropped.
  */
 export function resolveEventTime(
   event: { timestamp?: string | number | null; offset?: number | null },
@@ -67,5 +68,6 @@ export function resolveEventTime(
   // Written so that NaN (a non-finite offset or skew) fails it too.
   if (!(ms >= MIN_EVENT_MS && ms <= MAX_EVENT_MS)) return { ms: nowMs, note: "out_of_range" };
   if (ms - nowMs > MAX_FUTURE_MS) return { ms: nowMs, note: "clamped_future" };
-  return { ms };
+  // Whole milliseconds, as Date keeps them: a UUIDv7 is made from this and refuses a fraction (1714564800000.5).
+  return { ms: Math.floor(ms) };
 }

@@ -36,7 +36,7 @@ const CODE_DETAIL: Record<EventValidationCode, string> = {
   invalid_distinct_id: "`distinct_id` must be a non-empty string or a number",
   distinct_id_too_long: `\`distinct_id\` must be at most ${MAX_DISTINCT_ID_LENGTH} characters`,
   invalid_properties: "`properties` must be a JSON object",
-  properties_too_deep: `\`properties\` must nest at most ${MAX_PROPERTIES_DEPTH} levels deep`,
+  properties_too_deep: `\`properties\`, \`$set\` and \`$set_once\` must nest at most ${MAX_PROPERTIES_DEPTH} levels deep`,
   invalid_set: "`$set` must be a JSON object",
   invalid_set_once: "`$set_once` must be a JSON object",
   invalid_uuid: "`uuid` must be a UUID",
@@ -74,8 +74,14 @@ const isPlainObject = (x: unknown): x is Record<string, unknown> =>
   x !== null && typeof x === "object" && !Array.isArray(x);
 
 // Fields are nullish: several SDKs send `null` for "not set"; null means the same as absent.
+// Depth-limited like `properties`: they are encoded (JSON.stringify recurses) and stored the same way.
 const objectField = (code: EventValidationCode) =>
-  v.nullish(v.custom<Record<string, unknown>>(isPlainObject, code));
+  v.nullish(
+    v.pipe(
+      v.custom<Record<string, unknown>>(isPlainObject, code),
+      v.check((o) => !exceedsDepth(o, MAX_PROPERTIES_DEPTH), "properties_too_deep"),
+    ),
+  );
 
 const timeField = (code: EventValidationCode) =>
   v.nullish(v.union([v.string(code), v.pipe(v.number(code), v.finite(code))], code));

@@ -56,10 +56,45 @@ export function normalizeEvent(e: IncomingEvent, r: RequestFacts): CapturedEvent
   // SDKs put person properties either at the top level or inside `properties` ($identify); carry the union, the
   // top level winning, so the consumer reads one place.
   const set = mergeObjects(properties.$set, e.$set);
-  if (set) out.$set = set;
+  if (set) out.$set = withoutNul(set);
   const setOnce = mergeObjects(properties.$set_once, e.$set_once);
-  if (setOnce) out.$set_once = setOnce;
+  if (setOnce) out.$set_once = withoutNul(setOnce);
+  return personSafe(out);
+}
+
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000 (the consumer keeps persons there), so what persons are made of
+ * gets U+FFFD instead, as PostHog does: distinct_id, $set, $set_once, and the properties naming other ids or
+ * keys to unset. Everything else keeps its NUL (ClickHouse stores it).
+ */
+const NUL = "\u0000";
+const PERSON_PROPERTIES = ["$anon_distinct_id", "alias", "$unset"] as const;
+
+function personSafe(out: CapturedEvent): CapturedEvent {
+  if (out.distinct_id.includes(NUL)) out.distinct_id = out.distinct_id.replaceAll(NUL, "\ufffd");
+  for (const key of PERSON_PROPERTIES) {
+    const value = out.properties[key];
+    if (value !== undefined && hasNul(value)) out.properties = { ...out.properties, [key]: withoutNul(value) };
+  }
   return out;
+}
+
+/** Depth is bounded by validation (MAX_PROPERTIES_DEPTH), so recursion is safe. */
+function hasNul(v: unknown): boolean {
+  if (typeof v === "string") return v.includes(NUL);
+  if (Array.isArray(v)) return v.some(hasNul);
+  if (v !== null && typeof v === "object") {
+    for (const k in v) if (k.includes(NUL) || hasNul((v as Record<string, unknown>)[k])) return true;
+  }
+  return false;
+}
+
+function withoutNul<T>(v: T): T {
+  if (!hasNul(v)) return v;
+  if (typeof v === "string") return v.replaceAll(NUL, "\ufffd") as T;
+  if (Array.isArray(v)) return v.map(withoutNul) as T;
+  // fromEntries defines properties: a `__proto__` key stays a key.
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k.replaceAll(NUL, "\ufffd"), withoutNul(x)])) as T;
 }
 
 function mergeObjects(inner: unknown, top: Record<string, unknown> | null | undefined): Record<string, unknown> | undefined {

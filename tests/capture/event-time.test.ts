@@ -50,6 +50,11 @@ describe("resolveEventTime", () => {
     expect(resolveEventTime({ offset: NOW + 1 }, NOW, 0)).toEqual({ ms: NOW, note: "out_of_range" });
     expect(resolveEventTime({ timestamp: "1970-01-01T00:00:01Z" }, NOW, -2000)).toEqual({ ms: NOW, note: "out_of_range" });
   });
+  test("fractions of a millisecond are dropped (UUIDv7 needs whole ms)", () => {
+    expect(resolveEventTime({ timestamp: 1714564800000.7 }, NOW, 0)).toEqual({ ms: 1714564800000 });
+    expect(resolveEventTime({ timestamp: 6.76e-275 }, NOW, 0)).toEqual({ ms: 0 });
+    expect(resolveEventTime({ offset: 1.5 }, NOW, 0)).toEqual({ ms: NOW - 2 });
+  });
   test("the edges of DateTime's range are kept", () => {
     expect(resolveEventTime({ timestamp: MIN_EVENT_MS }, NOW, 0)).toEqual({ ms: MIN_EVENT_MS });
     expect(resolveEventTime({ timestamp: MAX_EVENT_MS }, MAX_EVENT_MS, 0)).toEqual({ ms: MAX_EVENT_MS });

@@ -201,7 +201,8 @@ afterAll(() => session?.cleanup());
 describe("in process: capture -> rows -> current ClickHouse (chdb)", () => {
   test(`${RUNS} generated requests: 2xx only for what the table can hold; 4xx with a code and the field`, async () => {
     session = await openChdbEvents();
-    const t = testApp();
+    // Production's UUIDv7 (which refuses a fractional ms), not the tests' counter: a 500 found that way once.
+    const t = testApp({ newUuid: (ms) => Bun.randomUUIDv7(undefined, ms) });
     let accepted = 0;
     await fc.assert(
       fc.asyncProperty(genRequest, async (r) => {
@@ -286,7 +287,9 @@ describe("real capture -> Kafka -> consumer -> ClickHouse 18.16", () => {
     const sentAt = Date.now();
     await waitFor("the events sent after the hostile ones", 20_000, async () =>
       Number((await ch(`SELECT count() FROM events WHERE team_id = ${teamId} AND event = 'after-hostile'`))[0]![0]) === after.length,
-    );
+    ).catch((err) => {
+      throw new Error(`${String(err)}\n--- consumer output ---\n${apps[1]!.output().slice(-3000)}`);
+    });
     console.log(`hostile-input: ${expected.size} events acknowledged, ${refused} requests refused; later events queryable after ${Date.now() - sentAt} ms`);
 
     // Every acknowledged event: stored with the oracle's name and a time DateTime holds, or in the DLQ.

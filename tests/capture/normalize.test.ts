@@ -60,8 +60,41 @@ describe("normalizeEvent", () => {
       // The generated UUIDv7 carries the time actually used.
       expect(parseInt(out.uuid.replace(/-/g, "").slice(0, 12), 16)).toBe(NOW);
     }
+    // Epoch-ms numbers with a fraction: no uuid sent, so one is made from whole milliseconds.
+    for (const timestamp of [1714564800000.5, 6.76e-275]) {
+      expect(() => normalizeEvent(incoming({ event: "e", distinct_id: "d", timestamp }), facts)).not.toThrow();
+    }
     const offset = normalizeEvent(incoming({ event: "e", distinct_id: "d", offset: NOW + 5, timestamp: "2024-05-01T11:00:00Z" }), facts);
     expect(offset.properties.$timestamp_out_of_range).toBe(String(NOW + 5));
+  });
+
+  test("NUL in what persons are made of (PostgreSQL cannot hold it) becomes U+FFFD; elsewhere it is kept", () => {
+    const out = normalizeEvent(
+      incoming({
+        event: "$identify\u0000",
+        distinct_id: "a\u0000b",
+        $set: { "k\u0000": ["v\u0000", { __proto__x: "\u0000" }], plain: 1 },
+        properties: { $anon_distinct_id: "anon\u0000", $unset: ["x\u0000"], alias: 5, other: "o\u0000", $set_once: { first: "\u0000" } },
+      }),
+      facts,
+    );
+    expect(out.event).toBe("$identify\u0000");
+    expect(out.distinct_id).toBe("a\ufffdb");
+    expect(out.$set).toEqual({ "k\ufffd": ["v\ufffd", { __proto__x: "\ufffd" }], plain: 1 });
+    expect(out.$set_once).toEqual({ first: "\ufffd" });
+    expect(out.properties).toMatchObject({ $anon_distinct_id: "anon\ufffd", $unset: ["x\ufffd"], alias: 5, other: "o\u0000" });
+    const proto = normalizeEvent(incoming({ event: "e", distinct_id: "d", $set: JSON.parse('{"__proto__": {"x": "\\u0000"}}') }), facts);
+    expect(Object.keys(proto.$set!)).toEqual(["__proto__"]);
+    expect(JSON.stringify(proto.$set)).toBe('{"__proto__":{"x":"\ufffd"}}');
+  });
+
+  test("$set and $set_once deeper than 20 levels: 400 properties_too_deep naming the field", () => {
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 25; i++) deep = { d: deep };
+    for (const field of ["$set", "$set_once"]) {
+      const r = validateIncomingEvent({ event: "e", distinct_id: "d", [field]: deep });
+      expect(r.ok ? null : { code: r.code, field: r.field }).toEqual({ code: "properties_too_deep", field });
+    }
   });
 
   test("ip: request address, the event's own $ip when given, empty when capture is off", () => {
