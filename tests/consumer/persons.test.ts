@@ -203,6 +203,20 @@ describe("persons: bad input has defined outcomes", () => {
     expect(await counted(registry, "properties", "too_large")).toBe(1);
   });
 
+  test("an update PostgreSQL refuses as data (a lone surrogate produced straight onto the topic) is skipped and counted; the others apply", async () => {
+    const t = team();
+    const { persons, store, registry } = setup();
+    await run(persons, [
+      event(t, "e", "good-1", { $set: { a: 1 } }),
+      event(t, "e", "bad", { $set: { title: "Hi \ud83d" } }),
+      event(t, "e", "good-2", { $set: { b: 2 } }),
+    ]);
+    expect((await store.find(t, "good-1"))!.person.properties).toEqual({ a: 1 });
+    expect((await store.find(t, "good-2"))!.person.properties).toEqual({ b: 2 });
+    expect(await store.find(t, "bad")).toBeFalsy();
+    expect(await counted(registry, "update", "rejected")).toBe(1);
+  });
+
   test("$set on an anonymous id creates a person that is not identified; identify later merges it", async () => {
     const t = team();
     const { persons, store } = setup();

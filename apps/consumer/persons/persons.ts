@@ -17,11 +17,16 @@ export function personMetrics(registry: Registry) {
   return {
     updates: new Counter({
       name: "consumer_person_updates_total",
-      help: "Person updates by kind (merge, properties) and outcome (merged, added_id, created, already_merged, refused_identified, no_other_id, invalid_other_id, self; updated, unchanged, too_large)",
+      help: "Person updates by kind (merge, properties, update) and outcome (rejected: PostgreSQL refused the values; merged, added_id, created, already_merged, refused_identified, no_other_id, invalid_other_id, self; updated, unchanged, too_large)",
       labelNames: ["kind", "outcome"],
       registers: [registry],
     }),
   };
+}
+
+function isDataException(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("22");
 }
 
 export class Persons {
@@ -46,7 +51,18 @@ export class Persons {
     const ids: DistinctIdState[] = [];
     const outcomes: { kind: string; outcome: string }[] = [];
     for (const u of updates) {
-      const r = await this.store.apply(u);
+      let r;
+      try {
+        r = await this.store.apply(u);
+      } catch (err) {
+        // A data exception (SQLSTATE class 22: a value PostgreSQL cannot hold) is this update's own fault and fails
+        // the same way on every retry: skip it (its transaction rolled back whole), count it, go on. Anything else
+        // (connection, lock timeout) propagates and the batch is retried.
+        if (!isDataException(err)) throw err;
+        outcomes.push({ kind: "update", outcome: "rejected" });
+        this.log.warn({ team: u.teamId, distinctId: u.distinctId, err: String(err) }, "person update rejected by PostgreSQL");
+        continue;
+      }
       persons.push(...r.persons);
       ids.push(...r.distinctIds);
       if (r.merge) outcomes.push({ kind: "merge", outcome: r.merge });
