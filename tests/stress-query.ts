@@ -51,7 +51,7 @@ const paths: Record<Kind, string> = { trend: "/api/trends", breakdown: "/api/tre
 const key = queryKey();
 const kinds: Kind[] = [];
 console.log(`stress-query: ${queryUrl}, ${rate} req/s for ${durationS}s, mix ${env.MIX ?? "trend:3,funnel:1"}, cache ${cacheBust ? "bypassed" : "allowed"}`);
-const resultsPath = join(ROOT, ".local", `stress-query-${Date.now()}.bin`);
+const resultsPath = join(env.INGEST_STATE_DIR ?? join(ROOT, ".local"), `stress-query-${Date.now()}.bin`);
 const overall = await attack({
   rate,
   durationS,

@@ -97,7 +97,7 @@ function percentile(sorted: number[], p: number): number {
  * the server it measures.
  */
 async function run(stage: string, rate: number, eventsPerRequest: number, targets: Target[]): Promise<Stage> {
-  const base = join(ROOT, ".local", `vegeta-${stage}-${rate}-${process.pid}`);
+  const base = join(process.env.INGEST_STATE_DIR ?? join(ROOT, ".local"), `vegeta-${stage}-${rate}-${process.pid}`);
   const targetsPath = `${base}.targets`;
   const resultsPath = `${base}.bin`;
   let rep: Report;
