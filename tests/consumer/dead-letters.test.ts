@@ -91,6 +91,34 @@ describe("rows ClickHouse rejects", () => {
   }, 120_000);
 });
 
+describe("a rejected row too large for the DLQ", () => {
+  test("is dead-lettered with its value cut to 64 KiB (header dlq_truncated_from), not retried forever", async () => {
+    const topic = uniqueName("t-huge");
+    const group = uniqueName("g");
+    const team = uniqueTeamId();
+    // Near the broker's 1 MiB limit: the source topic takes it, the DLQ copy (value + headers) is over the DLQ
+    // producer's message.max.bytes.
+    const big = poisonEvent(team, "surrogate", 1);
+    big.properties = { ...big.properties, blob: "x".repeat(1_040_000) };
+    const producer = new Producer({ "bootstrap.servers": KAFKA, "message.max.bytes": 1_048_576 });
+    const good = capturedEvent(team, 2);
+    const [report] = await producer.produceMany(topic, [
+      { key: "big", value: encodeCapturedEvent(big) },
+      { key: good.distinct_id, value: encodeCapturedEvent(good) },
+    ]);
+    await producer.close();
+    const app = await startApp("consumer", { CONSUMER_EVENTS_TOPIC: topic, CONSUMER_KAFKA_GROUP_ID: group, CONSUMER_DLQ_TOPIC: `${topic}-dlq`, CONSUMER_BATCH_LINGER_MS: "300" });
+    running.push(app);
+    await waitFor("the good event stored", 60_000, async () => (await distinct(team)) === 1);
+    const letters = await readDeadLetters(`${topic}-dlq`, 1);
+    expect(letters.length).toBe(1);
+    expect(letters[0]).toMatchObject({ reason: "insert_rejected", sourcePartition: report!.partition, sourceOffset: report!.offset });
+    expect(letters[0]!.value.length).toBe(65_536);
+    await waitFor("lag drained", 30_000, async () => (await lagOf(group, topic)) === 0n);
+    expect(await app.stop()).toBe(0);
+  }, 120_000);
+});
+
 describe("an insert error with a code in neither list", () => {
   test("is retried as transient for CONSUMER_UNKNOWN_ERROR_RETRY_MS, then the batch is split and only that row dead-lettered", async () => {
     const topic = uniqueName("t-unknown");
