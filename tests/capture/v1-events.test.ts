@@ -97,6 +97,23 @@ describe("accepted", () => {
     }
     expect(t.sink.messages).toHaveLength(3);
   });
+
+  test("compression bombs (zstd, gzip, deflate): 413 payload_too_large, nothing stored", async () => {
+    const t = testApp();
+    // 100 MB of zeros per frame: zstd (20 concatenated frames, 2 GB, about 60 KB on the wire), gzip and deflate.
+    const zeros = new Uint8Array(100_000_000);
+    const bombs = [
+      ["zstd", Buffer.concat(Array.from({ length: 20 }, () => Bun.zstdCompressSync(zeros)))],
+      ["gzip", gzipSync(zeros)],
+      ["deflate", deflateSync(zeros)],
+    ] as const;
+    for (const [encoding, bomb] of bombs) {
+      const res = await post(t, PATH, bomb, headers({ "content-encoding": encoding }));
+      expect(res.status).toBe(413);
+      expect((await json(res)).error).toBe("payload_too_large");
+    }
+    expect(t.sink.messages).toHaveLength(0);
+  });
 });
 
 describe("per-event drops: the rest is stored", () => {
