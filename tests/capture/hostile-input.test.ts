@@ -268,6 +268,13 @@ describe("real capture -> Kafka -> consumer -> ClickHouse 18.16", () => {
     const capture = apps[0]!;
     const requests = fc.sample(genRequest, { seed: SEED, numRuns: E2E_REQUESTS });
     const run = uniqueName("e2e");
+    // The issue's own event first: a JS SDK cut "Hi 😀" in the middle of the emoji.
+    const issue = await fetch(`${capture.url}/e`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: `{"api_key":"${token}","event":"issue-12","distinct_id":"u","properties":{"title":"Hi \\ud83d"}}`,
+    });
+    expect(issue.status).toBe(200);
     const expected = new Map<string, GenEvent>();
     let refused = 0;
     for (const r of requests) {
@@ -291,6 +298,9 @@ describe("real capture -> Kafka -> consumer -> ClickHouse 18.16", () => {
       throw new Error(`${String(err)}\n--- consumer output ---\n${apps[1]!.output().slice(-3000)}`);
     });
     console.log(`hostile-input: ${expected.size} events acknowledged, ${refused} requests refused; later events queryable after ${Date.now() - sentAt} ms`);
+
+    const title = await ch(`SELECT hex(arrayElement(prop_values, indexOf(prop_keys, 'title'))) FROM events WHERE team_id = ${teamId} AND event = 'issue-12'`);
+    expect(title).toEqual([[Buffer.from("Hi \ufffd").toString("hex").toUpperCase()]]);
 
     // Every acknowledged event: stored with the oracle's name and a time DateTime holds, or in the DLQ.
     const stored = new Map<string, string[]>();
