@@ -1,7 +1,7 @@
 /** The query app's configuration: one valibot schema, a default for every setting. */
 import * as v from "valibot";
 import { bool, httpUrl, identifier, int, logLevel, port, postgresUrl, redisUrl, str } from "../../lib/config/env.ts";
-import { loadConfig } from "../../lib/config/env.ts";
+import { ConfigError, loadConfig } from "../../lib/config/env.ts";
 
 export const QueryConfigSchema = v.object({
   QUERY_PORT: port(8001),
@@ -20,7 +20,11 @@ export const QueryConfigSchema = v.object({
   QUERY_CACHE_PAST_TTL_S: int(3600, 0, 7 * 86400),
   /** ClickHouse `max_execution_time` per query; past it the client gets 504. */
   QUERY_MAX_EXECUTION_TIME_S: int(30, 1, 3600),
-  /** Plain trends (total, no filters, no breakdown) from the rollup (infrastructure/clickhouse/004_trend_rollup.sql). */
+  /**
+   * Plain trends (total, no filters, no breakdown) from the rollup (infrastructure/clickhouse/004_trend_rollup.sql).
+   * Default: on for the single-node `events` table only; the rollup's insert counter is per node, so on a
+   * Distributed table it could serve stale totals (runbooks/scaling.md).
+   */
   QUERY_TREND_ROLLUP: bool(true),
   /** ClickHouse queries this process runs at once (admission control); more wait in the queue. */
   QUERY_MAX_CONCURRENT_QUERIES: int(2, 1, 256),
@@ -44,7 +48,13 @@ export const QueryConfigSchema = v.object({
 export type QueryConfig = v.InferOutput<typeof QueryConfigSchema>;
 
 export function loadQueryConfig(env: Record<string, string | undefined> = process.env): QueryConfig {
-  return loadConfig(QueryConfigSchema, env);
+  const c = loadConfig(QueryConfigSchema, env);
+  if (c.QUERY_EVENTS_TABLE === "events") return c;
+  // Not the single-node table: the rollup is off unless asked for, and asking for it is an error.
+  if ((env.QUERY_TREND_ROLLUP ?? "") !== "" && c.QUERY_TREND_ROLLUP) {
+    throw new ConfigError([`QUERY_TREND_ROLLUP: exact only on the single-node \`events\` table; set it to false with QUERY_EVENTS_TABLE=${c.QUERY_EVENTS_TABLE}`]);
+  }
+  return { ...c, QUERY_TREND_ROLLUP: false };
 }
 
 /**

@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { bool, ConfigError, int, kafkaProperties, loadConfig, port, postgresUrl } from "../../lib/config/env.ts";
+import { loadQueryConfig } from "../../apps/query/config.ts";
 import { ROOT } from "../support/stack.ts";
 
 async function startWith(app: string, env: Record<string, string>): Promise<{ code: number; err: string }> {
@@ -55,6 +56,14 @@ describe("configuration", () => {
     expect(err).toContain("POSTGRES_URL");
     expect(err).not.toContain("s3cr3t");
   }, 30_000);
+
+  test("query: the trend rollup is on for the single-node table only; asking for it on a Distributed table stops start-up", () => {
+    expect(loadQueryConfig({}).QUERY_TREND_ROLLUP).toBe(true);
+    expect(loadQueryConfig({ QUERY_TREND_ROLLUP: "false" }).QUERY_TREND_ROLLUP).toBe(false);
+    expect(loadQueryConfig({ QUERY_EVENTS_TABLE: "events_distributed" }).QUERY_TREND_ROLLUP).toBe(false);
+    expect(loadQueryConfig({ QUERY_EVENTS_TABLE: "events_distributed", QUERY_TREND_ROLLUP: "false" }).QUERY_TREND_ROLLUP).toBe(false);
+    expect(() => loadQueryConfig({ QUERY_EVENTS_TABLE: "events_distributed", QUERY_TREND_ROLLUP: "true" })).toThrow(/QUERY_TREND_ROLLUP/);
+  });
 
   test("librdkafka properties come from <PREFIX>_* variables", () => {
     expect(kafkaProperties("CAPTURE_KAFKA", { CAPTURE_KAFKA_LINGER_MS: "10", CAPTURE_KAFKA_BOOTSTRAP_SERVERS: "h:1", OTHER: "x" })).toEqual({
