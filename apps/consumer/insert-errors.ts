@@ -8,8 +8,9 @@
  * - `transient`: the server or the way to it is at fault (no connection, timeouts, overload, too many parts,
  *   read-only or missing replicas, and configuration problems such as an unknown table or a wrong password that
  *   every row would hit). Retry with backoff while the partitions pause; never dead-letter.
- * - `unknown`: the server answered with a code in neither list. Retried like a transient failure for a bounded
- *   time (CONSUMER_UNKNOWN_ERROR_RETRY_MS), then treated like `rows`.
+ * - `unknown`: the server answered with a code in neither list (the generic 1000-1002 among them: they can come
+ *   from the rows or the server). Retried like a transient failure for a bounded time
+ *   (CONSUMER_UNKNOWN_ERROR_RETRY_MS), then treated like `rows`.
  *
  * A failure without any code (a refused connection, a reset, a proxy's 502, a client-side timeout) is always
  * transient: only the server itself can say that the rows are wrong.
@@ -51,6 +52,15 @@ export const ROW_ERROR_CODES: ReadonlyMap<number, string> = new Map([
 
 /** Caused by the server, the network or the configuration: retrying (later) is right. */
 export const TRANSIENT_ERROR_CODES: ReadonlyMap<number, string> = new Map([
+  // A request body cut short on the way (the rows were whole when sent) and the server's own file and memory
+  // failures: the same rows pass once the server or the connection is well again.
+  [3, "UNEXPECTED_END_OF_FILE"],
+  [32, "ATTEMPT_TO_READ_AFTER_EOF"],
+  [33, "CANNOT_READ_ALL_DATA"],
+  [74, "CANNOT_READ_FROM_FILE_DESCRIPTOR"],
+  [75, "CANNOT_WRITE_TO_FILE_DESCRIPTOR"],
+  [76, "CANNOT_OPEN_FILE"],
+  [173, "CANNOT_ALLOCATE_MEMORY"],
   [16, "NO_SUCH_COLUMN_IN_TABLE"],
   [60, "UNKNOWN_TABLE"],
   [81, "UNKNOWN_DATABASE"],

@@ -61,6 +61,10 @@ describe("insert failures on ClickHouse 18.16", () => {
     expect(classifyInsertError(new Error("Code: 48, e.displayText() = DB::Exception: Method write is not supported"))).toMatchObject({ kind: "unknown", code: 48 });
     expect(classifyInsertError(new Error("Code: 252, e.displayText() = DB::Exception: Too many parts (300). Merges are processing significantly slower than inserts"))).toMatchObject({ kind: "transient" });
     expect(classifyInsertError(new Error("Code: 252. DB::Exception: Too many partitions for single INSERT block (more than 100)."))).toMatchObject({ kind: "rows" });
+    // A body cut short on the way and the server's own memory and file failures: the same rows pass later.
+    for (const code of [3, 32, 33, 74, 75, 76, 173]) expect(classifyInsertError(new Error(`Code: ${code}, e.displayText() = DB::Exception: x`))).toMatchObject({ kind: "transient", code });
+    // Generic exceptions may come from the rows or the server: bounded retry, then split.
+    for (const code of [1000, 1001, 1002]) expect(classifyInsertError(new Error(`Code: ${code}, e.displayText() = x`))).toMatchObject({ kind: "unknown", code });
   });
 
   test("bisection stores every good row and isolates exactly the poisoned ones", async () => {
