@@ -132,6 +132,20 @@ export async function sloRows(): Promise<{ rows: string[][]; sources: ResultFile
       [link(dash.file), ...(retried ? [link(retried.file)] : []), ...(before ? [link(before.file)] : [])].join(" "),
     ]);
   }
+  const bench = await newest("query");
+  const persons = bench?.result.figures.persons_vs_distinct_ids;
+  if (bench && persons) {
+    sources.push(bench.result);
+    const cost = (persons.results as any[])
+      .map((r) => `${r.scenario}: p95 ${ms(r.by_person.p95)} by person vs ${ms(r.by_distinct_id.p95)} by distinct_id (+${(100 * r.cost_p95).toFixed(0)}%)`)
+      .join("; ");
+    rows.push([
+      "Counting persons (issue 14)",
+      "trend p95 < 2 s, funnel p95 < 10 s",
+      `1 client, raw SQL, ${Number(persons.mapped.persons).toLocaleString("en")} persons / ${Number(persons.mapped.ids).toLocaleString("en")} mapped ids: ${cost}`,
+      link(bench.file),
+    ]);
+  }
   rows.push(["Health/ready", "200 when dependencies up", "200 with every dependency up, 503 naming the one that is down (tests/infra/ready.test.ts, tests/query/api.test.ts, tests/consumer/pipeline.test.ts)", "`make test`"]);
   return { rows, sources };
 }
