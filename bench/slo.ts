@@ -21,7 +21,9 @@ interface ResultFile {
 }
 
 async function all(prefix: string): Promise<{ file: string; result: ResultFile }[]> {
-  const files = (await readdir(RESULTS)).filter((f) => f.startsWith(`${prefix}-`) && /^[a-z-]+-\d{8}T\d{6}Z(-\d+)?\.json$/.test(f)).sort();
+  // Exactly `<prefix>-<time>.json`: "query" must not pick "query-settings-<time>.json".
+  const pattern = new RegExp(`^${prefix}-\\d{8}T\\d{6}Z(-\\d+)?\\.json$`);
+  const files = (await readdir(RESULTS)).filter((f) => pattern.test(f)).sort();
   return Promise.all(files.map(async (file) => ({ file, result: JSON.parse(await Bun.file(join(RESULTS, file)).text()) as ResultFile })));
 }
 
