@@ -154,6 +154,15 @@ describe("persons in queries", () => {
 });
 
 describe("GET /api/persons/{distinct_id}", () => {
+  test("the OpenAPI document covers the endpoint, person filters and person breakdowns", async () => {
+    const doc = (await (await app.request("/openapi.json")).json()) as any;
+    expect(doc.paths["/api/persons/{distinct_id}"].get.responses["404"]).toBeDefined();
+    const text = JSON.stringify(doc.paths["/api/trends"]) + JSON.stringify(doc.paths["/api/funnels"]);
+    expect(text).toContain('"person"');
+    expect(JSON.stringify(doc.paths["/api/persons/{distinct_id}"].get.responses["200"])).toContain("distinct_ids");
+  });
+
+
   const get = (id: string, key = project.key) => app.request(`/api/persons/${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${key}` } });
 
   test("alias, refused merge, dangerous merge, generated identifies: the API lists what the oracle derives", async () => {
