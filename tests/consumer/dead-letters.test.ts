@@ -17,7 +17,6 @@ import { consumerMetrics } from "../../apps/consumer/metrics.ts";
 import { createClickHouse } from "../../lib/clickhouse/client.ts";
 import { encodeCapturedEvent } from "../../lib/events/captured-event.ts";
 import { Consumer } from "../../lib/kafka/consumer.ts";
-import { ClusterClient } from "../../lib/kafka/metadata.ts";
 import { Producer } from "../../lib/kafka/producer.ts";
 import type { ConsumedMessage } from "../../lib/kafka/types.ts";
 import { createLogger } from "../../lib/log/logger.ts";
@@ -25,7 +24,7 @@ import { type AppProcess, startApp } from "../support/apps.ts";
 import { readDeadLetters } from "../support/dlq.ts";
 import { FaultProxy } from "../support/fault-proxy.ts";
 import { capturedEvent, poisonEvent } from "../support/events.ts";
-import { ch, CH_DB, CLICKHOUSE, freePort, KAFKA, uniqueName, uniqueTeamId, waitFor } from "../support/stack.ts";
+import { ch, CH_DB, CLICKHOUSE, freePort, KAFKA, lagOf, uniqueName, uniqueTeamId, waitFor } from "../support/stack.ts";
 
 const running: AppProcess[] = [];
 const closers: (() => Promise<void> | void)[] = [];
@@ -36,15 +35,6 @@ afterAll(async () => {
 
 async function distinct(team: number): Promise<number> {
   return Number((await ch(`SELECT uniqExact(uuid) FROM events WHERE team_id = ${team}`))[0]![0]);
-}
-
-async function lagOf(group: string, topic: string): Promise<bigint> {
-  const c = new ClusterClient({ "bootstrap.servers": KAFKA });
-  try {
-    return c.lag(group, topic, 5000).reduce((a, p) => a + p.lag, 0n);
-  } finally {
-    c.destroy();
-  }
 }
 
 /** Good events around poisoned ones, all on partition-spreading keys, produced in one go (one batch downstream). */

@@ -9,11 +9,10 @@
  *   not after the session timeout (left at librdkafka's default, 45 s, here).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { ClusterClient } from "../../lib/kafka/metadata.ts";
 import { type AppProcess, startApp } from "../support/apps.ts";
 import { mergeCounts, produceEvents } from "../support/events.ts";
 import { FaultProxy } from "../support/fault-proxy.ts";
-import { ch, CLICKHOUSE, freePort, KAFKA, uniqueName, uniqueTeamId, waitFor } from "../support/stack.ts";
+import { ch, CLICKHOUSE, freePort, KAFKA, lagOf, uniqueName, uniqueTeamId, waitFor } from "../support/stack.ts";
 
 const running: AppProcess[] = [];
 const proxies: FaultProxy[] = [];
@@ -27,15 +26,6 @@ async function distinctCounts(team: number): Promise<Map<string, number>> {
   return new Map(rows.map(([e, n]) => [e!, Number(n)]));
 }
 const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
-
-async function lagOf(group: string, topic: string): Promise<bigint> {
-  const c = new ClusterClient({ "bootstrap.servers": KAFKA });
-  try {
-    return c.lag(group, topic, 5000).reduce((a, p) => a + p.lag, 0n);
-  } finally {
-    c.destroy();
-  }
-}
 
 async function assigned(app: AppProcess): Promise<number> {
   return ((await (await fetch(`${app.url}/ready`)).json()) as { assigned: number }).assigned;

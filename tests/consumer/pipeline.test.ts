@@ -5,12 +5,11 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { Consumer } from "../../lib/kafka/consumer.ts";
-import { ClusterClient } from "../../lib/kafka/metadata.ts";
 import { type AppProcess, startApp } from "../support/apps.ts";
 import { mergeCounts, produceEvents } from "../support/events.ts";
 import { Producer } from "../../lib/kafka/producer.ts";
 import { FaultProxy } from "../support/fault-proxy.ts";
-import { ch, CLICKHOUSE, KAFKA, uniqueName, uniqueTeamId, waitFor } from "../support/stack.ts";
+import { ch, CLICKHOUSE, KAFKA, lagOf, uniqueName, uniqueTeamId, waitFor } from "../support/stack.ts";
 
 const running: AppProcess[] = [];
 const proxies: FaultProxy[] = [];
@@ -59,15 +58,6 @@ async function totals(team: number): Promise<{ rows: number; distinct: number }>
 
 function sum(m: Map<string, number>): number {
   return [...m.values()].reduce((a, b) => a + b, 0);
-}
-
-async function lagOf(group: string, topic: string): Promise<bigint> {
-  const c = new ClusterClient({ "bootstrap.servers": KAFKA });
-  try {
-    return c.lag(group, topic, 5000).reduce((a, p) => a + p.lag, 0n);
-  } finally {
-    c.destroy();
-  }
 }
 
 describe("consumer pipeline", () => {

@@ -1,5 +1,6 @@
 /** Test helpers for the real stack: service control, ClickHouse queries, waiting without fixed sleeps. */
 import { join } from "node:path";
+import { ClusterClient } from "../../lib/kafka/metadata.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 export const KAFKA = "127.0.0.1:9092";
@@ -56,4 +57,14 @@ export function uniqueName(prefix: string): string {
 /** A team id far from real projects' (serial from 1), so fixture rows never mix with anything else. */
 export function uniqueTeamId(): number {
   return 1_000_000 + Math.floor(Math.random() * 3_000_000_000);
+}
+
+/** The consumer group's total lag on a topic (all partitions), read from the broker. */
+export async function lagOf(group: string, topic: string): Promise<bigint> {
+  const c = new ClusterClient({ "bootstrap.servers": KAFKA });
+  try {
+    return c.lag(group, topic, 5000).reduce((a, p) => a + p.lag, 0n);
+  } finally {
+    c.destroy();
+  }
 }
