@@ -64,3 +64,16 @@ wait_until() {
 
 # port_open <port>: something listens on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# maven_libs <pom> <dir> <what>: the pom's runtime jars in <dir>, fetched with Maven from Central; fetched again
+# only when the pom changes (its hash is kept beside the jars).
+maven_libs() {
+  local pom=$1 libs=$2 what=$3 stamp="$2/.pom.sha256"
+  if [ ! -f "$stamp" ] || [ "$(sha256sum "$pom" | cut -d' ' -f1)" != "$(cat "$stamp")" ]; then
+    say deps "fetching $what jars with Maven (${pom#"$ROOT"/})"
+    rm -rf "$libs"
+    mvn -q -B -f "$pom" org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+      -DoutputDirectory="$libs" -DincludeScope=runtime
+    sha256sum "$pom" | cut -d' ' -f1 >"$stamp"
+  fi
+}

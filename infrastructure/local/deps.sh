@@ -39,15 +39,7 @@ if [ "$(bun --version 2>/dev/null || true)" != "$BUN_VERSION" ]; then
 fi
 
 # Kafka broker + tools from Maven Central; refetched when the pom changes.
-pom="$ROOT/infrastructure/kafka/pom.xml"
-stamp="$STATE/kafka/libs/.pom.sha256"
-if [ ! -f "$stamp" ] || [ "$(sha256sum "$pom" | cut -d' ' -f1)" != "$(cat "$stamp")" ]; then
-  say deps "fetching Kafka jars with Maven (infrastructure/kafka/pom.xml)"
-  rm -rf "$STATE/kafka/libs"
-  mvn -q -B -f "$pom" org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-    -DoutputDirectory="$STATE/kafka/libs" -DincludeScope=runtime
-  sha256sum "$pom" | cut -d' ' -f1 >"$stamp"
-fi
+maven_libs "$ROOT/infrastructure/kafka/pom.xml" "$STATE/kafka/libs" Kafka
 
 # vegeta, the open-model load generator (MIT), into the state folder's bin.
 if [ ! -x "$STATE/bin/vegeta" ]; then
