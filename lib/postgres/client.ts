@@ -8,6 +8,9 @@ export function createPostgres(url: string, opts: { max?: number } = {}): Sql {
     max: opts.max ?? 5,
     connect_timeout: 3,
     idle_timeout: 30,
+    // Server-side bounds, so nothing waits forever on a lock held by a stuck session or a runaway statement:
+    // the caller sees an error (57014, 55P03) and retries with its own backoff.
+    connection: { statement_timeout: 10_000, lock_timeout: 5_000, idle_in_transaction_session_timeout: 30_000 },
     onnotice: () => {},
   });
 }

@@ -191,6 +191,36 @@ describe("persons: bad input has defined outcomes", () => {
     expect(await counted(registry, "merge", "already_merged")).toBe(2 + 3);
   });
 
+  test("a ClickHouse copy that failed after PostgreSQL committed is sent again by the retry: every moved id, the person's properties", async () => {
+    const t = team();
+    const { store } = setup();
+    const rows = new ClickHousePersonRows(clickhouse);
+    let failNext = true;
+    const flaky = {
+      write: async (p: Parameters<typeof rows.write>[0], d: Parameters<typeof rows.write>[1]) => {
+        if (failNext) {
+          failNext = false;
+          throw new Error("ClickHouse unavailable");
+        }
+        await rows.write(p, d);
+      },
+    };
+    const persons = new Persons(store, flaky, new Registry(), log);
+    const good = new Persons(store, rows, new Registry(), log);
+    // A person with two ids, and another with one and properties; then one merged into the other.
+    await run(good, [alias(t, "b1", "b2"), event(t, "e", "a", { $set: { plan: "pro" } })]);
+    const batch = [alias(t, "a", "b1", "$merge_dangerously")];
+    await expect(run(persons, batch)).rejects.toThrow("ClickHouse unavailable");
+    // PostgreSQL has the merge already; the retry finds nothing to change and must still copy it.
+    await run(persons, batch);
+    const f = await store.find(t, "a");
+    expect(f!.distinctIds).toEqual(["a", "b1", "b2"]);
+    const view = await chView(t);
+    for (const id of ["a", "b1", "b2"]) expect(view.ids.get(id)).toBe(f!.person.id);
+    expect(view.props.get(f!.person.id)!.properties).toEqual(f!.person.properties);
+    expect(f!.person.properties).toEqual({ plan: "pro" });
+  });
+
   test("a $set over the size limit is refused whole: properties unchanged in PostgreSQL and ClickHouse", async () => {
     const t = team();
     const { persons, store, registry } = setup();

@@ -7,7 +7,8 @@
  * them, PostgreSQL breaks the deadlock and the loser is retried (as are unique violations from two transactions
  * creating the same distinct_id). Every outcome is idempotent: applying an update again changes nothing more.
  *
- * Each transaction returns the rows it changed, with their versions, for the ClickHouse copy (person-rows.ts).
+ * Each transaction returns the rows it changed, with their versions, for the ClickHouse copy (person-rows.ts), and
+ * the current rows of what it touched even when nothing changed (a retry after a failed copy must still send them).
  */
 import type { Sql, TransactionSql } from "postgres";
 import type { PersonUpdate } from "./person-update.ts";
@@ -221,6 +222,20 @@ export class PersonStore {
         await tx`UPDATE persons SET properties = ${tx.json(p.properties as never)}, is_identified = ${p.isIdentified} WHERE id = ${p.id}`;
       }
       out.persons.push({ ...p });
+    }
+
+    // The ClickHouse copy is written after this transaction commits. Should that write fail (or the process die
+    // in between), the batch is applied again and finds nothing left to change: so the current state of what an
+    // update touches goes out every time, changed or not. ClickHouse keeps the highest version per key, so a
+    // row sent twice changes no answer.
+    if (target && !changed.has(target) && !out.persons.some((p) => p.id === target!.id)) out.persons.push({ ...target });
+    if (target && u.merge && out.merge !== "refused_identified") {
+      const current = await tx<{ distinct_id: string; version: string }[]>`
+        SELECT distinct_id, version FROM person_distinct_ids WHERE team_id = ${team} AND person_id = ${target.id}`;
+      const sent = new Set(out.distinctIds.map((d) => `${d.distinctId}\u0000${d.version}`));
+      for (const c of current) {
+        if (!sent.has(`${c.distinct_id}\u0000${c.version}`)) out.distinctIds.push({ teamId: team, distinctId: c.distinct_id, personId: target.id, version: Number(c.version) });
+      }
     }
     return out;
   }
