@@ -207,8 +207,10 @@ export class Ingest {
     const decoded = m.value ? decodeCapturedEvent(m.value) : ({ ok: false, reason: "undecodable", detail: "empty value" } as const);
     if (decoded.ok) {
       try {
-        this.batch.add(m, toRow(decoded.event, m.partition, m.offset, insertedAt), bytes);
+        // Everything that can throw runs before the batch takes the row: a message is stored or rejected, never both.
+        const row = toRow(decoded.event, m.partition, m.offset, insertedAt);
         const person = this.opts.persons?.collect(decoded.event);
+        this.batch.add(m, row, bytes);
         if (person) this.batch.personUpdates.push(person);
         return;
       } catch (err) {

@@ -221,6 +221,18 @@ describe("persons: bad input has defined outcomes", () => {
     expect(f!.person.properties).toEqual({ plan: "pro" });
   });
 
+  test("a merge whose combined properties pass the size limit merges the ids and keeps the survivor's properties whole", async () => {
+    const t = team();
+    const { persons, store, registry } = setup();
+    await run(persons, [event(t, "e", "b", { $set: { b: "x".repeat(1200) } }), event(t, "e", "a", { $set: { a: "y".repeat(1200) } })]);
+    await run(persons, [alias(t, "a", "b", "$merge_dangerously")]);
+    const f = await store.find(t, "a");
+    expect(f!.distinctIds).toEqual(["a", "b"]);
+    expect(f!.person.properties).toEqual({ a: "y".repeat(1200) });
+    expect((await chView(t)).props.get(f!.person.id)!.properties).toEqual({ a: "y".repeat(1200) });
+    expect(await counted(registry, "properties", "too_large")).toBe(1);
+  });
+
   test("a $set over the size limit is refused whole: properties unchanged in PostgreSQL and ClickHouse", async () => {
     const t = team();
     const { persons, store, registry } = setup();

@@ -174,8 +174,11 @@ export class PersonStore {
         // PostHog's rule: an identify or alias never merges two identified persons (that would join two users).
         out.merge = "refused_identified";
       } else {
-        // The surviving person keeps its own values where both have one; the merged one fills the gaps.
-        target.properties = { ...other.properties, ...target.properties };
+        // The surviving person keeps its own values where both have one; the merged one fills the gaps. Past the
+        // size limit the gaps stay unfilled (the ids still merge): the survivor's own values are kept whole.
+        const merged = { ...other.properties, ...target.properties };
+        if (Buffer.byteLength(JSON.stringify(merged)) <= this.opts.maxPropertiesBytes) target.properties = merged;
+        else out.properties = "too_large";
         if (other.createdAt < target.createdAt) target.createdAt = other.createdAt;
         target.isIdentified = true;
         changed.add(target);
