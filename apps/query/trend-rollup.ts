@@ -61,9 +61,15 @@ export interface TrendRollupOptions {
   now?: () => number;
 }
 
-/** True when every bucket boundary inside the range falls on a slot boundary. */
+/**
+ * True when every bucket boundary inside the range falls on a slot boundary, and, for hours, every hour is 3600 s
+ * long: around a half-hour DST change (Australia/Lord_Howe) ClickHouse's hours differ from ours, and the raw
+ * path's answer is the reference there.
+ */
 export function slotAligned(range: DateRange, interval: Interval, tz: string): boolean {
-  return bucketStarts(range, interval, tz).every((start) => start <= range.from || (start / 1000) % SLOT_S === 0);
+  const starts = bucketStarts(range, interval, tz);
+  if (interval === "hour" && starts.some((s, i) => i > 0 && s - starts[i - 1]! !== 3600_000)) return false;
+  return starts.every((start) => start <= range.from || (start / 1000) % SLOT_S === 0);
 }
 
 export class TrendRollup {

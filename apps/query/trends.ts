@@ -147,6 +147,20 @@ function mathValue(math: (typeof MATHS)[number], events: number, users: number):
 
 const compareValues = (a: string[], b: string[]) => Buffer.compare(Buffer.from(a.join("\u0000")), Buffer.from(b.join("\u0000")));
 
+/** Index of the last hour bucket starting at or before `startS` (keys are start instants in seconds, ascending). */
+function containingHour(buckets: { key: string }[], startS: number): number | undefined {
+  if (!Number.isFinite(startS) || buckets.length === 0) return undefined;
+  let lo = 0;
+  let hi = buckets.length - 1;
+  if (startS < Number(buckets[0]!.key)) return 0;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (Number(buckets[mid]!.key) <= startS) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 export async function runTrends(ctx: QueryContext, req: TrendsRequest, range: DateRange): Promise<TrendsResponse> {
   const buckets = enumerateBuckets(range, req.interval as Interval, req.timezone);
   const position = new Map(buckets.map((b, i) => [b.key, i]));
@@ -192,10 +206,19 @@ export async function runTrends(ctx: QueryContext, req: TrendsRequest, range: Da
       g.events = Number(r.events_total);
       g.total = mathValue(s.math, g.events, Number(r.users_total));
       r.buckets.forEach((bucket, j) => {
+        const value = mathValue(s.math, Number(r.events[j]), Number(r.users[j]));
         const at = position.get(bucket);
-        // Events are filtered to the range, so every bucket ClickHouse returns is one we enumerated.
-        if (at === undefined) throw new Error(`unexpected bucket ${bucket} for ${req.interval} in ${req.timezone}`);
-        g.data[at] = mathValue(s.math, Number(r.events[j]), Number(r.users[j]));
+        if (at !== undefined) {
+          g.data[at] = value;
+          return;
+        }
+        // Events are filtered to the range, so ClickHouse returns only buckets we enumerated, except for hours
+        // around a half-hour DST change (Australia/Lord_Howe), where its toStartOfHour and ours disagree: such a
+        // bucket goes to the enumerated hour holding its start, added to what is there (for unique users of
+        // that one hour an upper bound).
+        const holding = req.interval === "hour" ? containingHour(buckets, Number(bucket)) : undefined;
+        if (holding === undefined) throw new Error(`unexpected bucket ${bucket} for ${req.interval} in ${req.timezone}`);
+        g.data[holding] = (g.data[holding] ?? 0) + value;
       });
     }
     // Without a breakdown there is always exactly one series, even when no event matched.

@@ -124,4 +124,11 @@ describe("trend rollup", () => {
     expect(slotAligned(resolveDateRange({ date_from: "2024-11-01", date_to: "2024-11-05" }, "Pacific/Chatham", now), "day", "Pacific/Chatham")).toBe(true);
     await both({ series: [{ event: null }], interval: "day", timezone: "Africa/Monrovia", date_from: "1971-03-01", date_to: "1971-03-05" });
   });
+
+  test("hours across Lord Howe's half-hour DST change: 200 on both paths, the rollup defers to raw (TREND_ROLLUP_SEED=13536 found a 500)", async () => {
+    const range = resolveDateRange({ date_from: "2024-10-05T02:30:51", date_to: "2024-10-21" }, "Australia/Lord_Howe", Date.parse("2024-11-14T12:00:00Z"));
+    expect(slotAligned(range, "hour", "Australia/Lord_Howe")).toBe(false);
+    const { w } = await both({ series: [{ event: "signup", math: "total" }, { event: null, math: "unique_users" }], interval: "hour", timezone: "Australia/Lord_Howe", date_from: "2024-10-05T02:30:51", date_to: "2024-10-21" });
+    expect((w.body as { series: { data: number[] }[] }).series[0]!.data.length).toBeGreaterThan(300);
+  });
 });
