@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test-cluster`: the failure tests against the cluster that `make cluster-up` started (not part of
-# `make test`: the cluster alone takes minutes to start on two cores). The oracle comparison also needs the
-# single-node ClickHouse; it is started here if it is not running, and stopped again afterwards.
+# `make test`: the cluster alone takes minutes to start on two cores). The oracle comparison and the migration
+# test also need the single-node stack (Kafka, ClickHouse); what of it is not running is started here and stopped
+# again afterwards.
 # Prints bun's summary and a final "N passed, N failed" line.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -18,14 +19,15 @@ started=()
 running=" $($stack running | tr '\n' ' ') "
 # Another checkout's single-node stack on this machine (pid files not ours) counts when its ports answer.
 curl -fsS --max-time 2 "http://127.0.0.1:${CLICKHOUSE_HTTP_PORT:-8123}/?query=SELECT%201" >/dev/null 2>&1 && running+=" clickhouse "
+(exec 3<>/dev/tcp/127.0.0.1/9092) 2>/dev/null && running+=" kafka "
 (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && running+=" postgres "
 (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && running+=" redis "
-for s in clickhouse postgres redis; do [[ $running == *" $s "* ]] || started+=("$s"); done
+for s in kafka clickhouse postgres redis; do [[ $running == *" $s "* ]] || started+=("$s"); done
 cleanup() { if ((${#started[@]})); then $stack stop "${started[@]}"; fi; }
 trap cleanup EXIT
 if ((${#started[@]})); then
   $stack start "${started[@]}" || exit 1
-  infrastructure/init-clickhouse.sh "127.0.0.1:${CLICKHOUSE_HTTP_PORT:-8123}" >/dev/null || exit 1
+  $stack init >/dev/null || exit 1
 fi
 
 log=$(mktemp)
